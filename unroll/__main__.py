@@ -1,0 +1,5 @@
+"""``python -m unroll`` runs the command-line interface."""
+
+from unroll.cli import main
+
+raise SystemExit(main())

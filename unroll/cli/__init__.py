@@ -1,0 +1,51 @@
+"""The ``unroll`` command line: a thin layer over the Python API.
+
+Each subcommand lives in its own module with a ``register(subparsers)`` function that adds its
+parser and sets ``func`` (called with the parsed arguments; returns the exit code). Modules import
+their heavy dependencies (torch) inside ``func`` so that ``unroll --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from unroll.errors import UnrollError
+
+# Subcommand modules, in the order `unroll --help` lists them.
+COMMANDS = [
+    "unroll.cli.data",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from unroll import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="unroll", description="Recurrent neural-network language models: train, evaluate, use."
+    )
+    parser.add_argument("--version", action="version", version=f"unroll {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UnrollError as e:
+        print(f"unroll: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unroll: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `unroll generate ... | head` closed the pipe: not an error
+        sys.stderr.close()
+        return 0
