@@ -6,7 +6,7 @@ the weights, and the NumPy reference engine and the PyTorch engine both build fr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from unroll.errors import UnrollError
@@ -43,6 +43,8 @@ class ModelConfig:
         for name in ("dropout", "emb_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UnrollError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.forget_bias and self.cell != "lstm":
+            raise UnrollError(f"forget_bias applies to the lstm cell only (cell is {self.cell}); set it to 0")
         if self.tie_weights and self.emb_size != self.hidden_size:
             raise UnrollError(
                 f"tie_weights needs emb_size == hidden_size (got {self.emb_size} and {self.hidden_size})"
@@ -63,3 +65,157 @@ class ModelConfig:
         if unknown:
             raise UnrollError(f"unknown model settings in config: {', '.join(unknown)}")
         return cls(**d)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training settings and presets (unroll.train reads these; the CLI overrides any field).
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "ntasgd")
+SCHEDULES = ("constant", "zaremba", "plateau", "cosine")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    """How to train: data, batching, optimizer, schedule, stopping. Saved in config.json as "train".
+
+    The loss is the MEAN cross-entropy per token. TensorFlow's PTB tutorial sums the loss over
+    the ``num_steps`` time steps (and averages over the batch), so its gradients are ``bptt``
+    times larger: its lr 1 / clip 5 at 20 steps equals lr 20 / clip 0.25 here. ptb-small stores
+    the latter (a literal lr 20 / clip 5 diverges).
+    """
+
+    # data
+    data: str = "tinyshakespeare"  # a registered dataset name or a path (file or directory)
+    level: str | None = None  # char | word | whitespace; None: the dataset's own (ptb: whitespace)
+    max_vocab: int | None = None  # keep the most frequent types; the rest become <unk>
+    # batching
+    batch_size: int = 20
+    bptt: int = 35  # truncated-BPTT window (time steps per update)
+    random_bptt: bool = False  # AWD-LSTM: window length ~ N(bptt, 5), bptt/2 with p=0.05
+    eval_batch_size: int = 10
+    test_batch_size: int = 1  # the TensorFlow tutorial tests with batch size 1
+    # optimization
+    optimizer: str = "sgd"  # sgd | momentum | nesterov | adagrad | adadelta | rmsprop | adam | adamw | ntasgd
+    lr: float = 20.0
+    momentum: float = 0.9  # momentum / nesterov; rmsprop's momentum is 0 unless set here and used
+    betas: tuple[float, float] = (0.9, 0.999)  # adam / adamw
+    weight_decay: float = 0.0
+    clip: float = 0.25  # max global gradient norm; 0 = no clipping
+    nonmono: int = 5  # ntasgd: switch to averaging when valid loss is no better than n evals ago
+    # learning-rate schedule
+    schedule: str = "zaremba"  # constant | zaremba | plateau | cosine
+    max_epoch: int = 4  # zaremba: epochs at the initial lr; then lr *= lr_decay each epoch
+    lr_decay: float = 0.5  # zaremba: factor per epoch; plateau: factor when valid stalls
+    plateau_patience: int = 0  # plateau: evaluations without improvement before decaying
+    warmup_steps: int = 0  # cosine: linear warmup steps
+    min_lr: float = 0.0  # cosine: final lr; plateau: floor
+    # length and stopping
+    epochs: int = 13
+    max_steps: int | None = None  # stop after this many updates (all epochs counted)
+    time_budget: float | None = None  # seconds of wall time (evaluations included) for the whole run
+    patience: int = 0  # early stopping: evaluations without improvement; 0 = off
+    eval_every: int = 0  # also evaluate every N updates; 0 = only at the end of each epoch
+    # numerics
+    precision: str = "fp32"  # fp32 | bf16 (autocast; fp32 master weights and loss)
+    max_rollbacks: int = 3  # non-finite loss: roll back and halve the lr at most this often
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # JSON gives a list
+        for name, choices in (
+            ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("precision", PRECISIONS),
+        ):
+            if getattr(self, name) not in choices:
+                raise UnrollError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}")
+        if self.level not in (None, "char", "word", "whitespace"):
+            raise UnrollError(f"unknown level {self.level!r}; choose one of char, word, whitespace")
+        for name in ("batch_size", "bptt", "eval_batch_size", "test_batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise UnrollError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.clip < 0 or self.weight_decay < 0:
+            raise UnrollError("lr must be positive and clip, weight_decay non-negative")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UnrollError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise UnrollError(f"time_budget must be positive, got {self.time_budget}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UnrollError(f"unknown training settings in config: {', '.join(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class Preset:
+    """A named recipe: model settings (all of ModelConfig but vocab_size) and training settings."""
+
+    description: str
+    model: dict[str, Any]
+    train: TrainConfig
+
+
+# Zaremba et al. 2014 (the TensorFlow PTB tutorial's SmallConfig / MediumConfig / LargeConfig).
+# TF's lr and clip act on the loss summed over `bptt` steps; the values here are for the mean loss:
+# lr = lr_tf * bptt, clip = clip_tf / bptt (small: 1 * 20 = 20, 5 / 20 = 0.25).
+PRESETS: dict[str, Preset] = {
+    "ptb-small": Preset(
+        "Zaremba et al. 2014 small: 2x200 LSTM, no dropout, 13 epochs (published test ppl 114.5)",
+        dict(cell="lstm", emb_size=200, hidden_size=200, num_layers=2, dropout=0.0, init_scale=0.1),
+        TrainConfig(data="ptb", batch_size=20, bptt=20, optimizer="sgd", lr=20.0, clip=0.25,
+                    schedule="zaremba", max_epoch=4, lr_decay=0.5, epochs=13, eval_batch_size=20),
+    ),
+    "ptb-medium": Preset(
+        "Zaremba et al. 2014 medium: 2x650 LSTM, dropout 0.5, 39 epochs (published test ppl 82.7)",
+        dict(cell="lstm", emb_size=650, hidden_size=650, num_layers=2, dropout=0.5, init_scale=0.05),
+        TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=35.0, clip=5 / 35,
+                    schedule="zaremba", max_epoch=6, lr_decay=0.8, epochs=39, eval_batch_size=20),
+    ),
+    "ptb-large": Preset(
+        "Zaremba et al. 2014 large: 2x1500 LSTM, dropout 0.65, 55 epochs (published test ppl 78.4)",
+        dict(cell="lstm", emb_size=1500, hidden_size=1500, num_layers=2, dropout=0.65, init_scale=0.04),
+        TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=35.0, clip=10 / 35,
+                    schedule="zaremba", max_epoch=14, lr_decay=1 / 1.15, epochs=55, eval_batch_size=20),
+    ),
+    "ptb-cpu": Preset(
+        "PTB on a small CPU: tied 2x650 LSTM, dropout 0.5, bf16 autocast, lr / 4 on plateau, 60 minutes",
+        dict(cell="lstm", emb_size=650, hidden_size=650, num_layers=2, dropout=0.5, tie_weights=True,
+             init_scale=0.1),
+        TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25,
+                    schedule="plateau", lr_decay=0.25, epochs=40, time_budget=3600.0, precision="bf16"),
+    ),
+    "shakespeare-char": Preset(
+        "Tiny Shakespeare, characters: 2x512 LSTM, dropout 0.2, Adam with warmup + cosine",
+        dict(cell="lstm", emb_size=128, hidden_size=512, num_layers=2, dropout=0.2, init="fan_in"),
+        TrainConfig(data="tinyshakespeare", level="char", batch_size=32, bptt=128, optimizer="adam", lr=3e-3,
+                    clip=1.0, schedule="cosine", warmup_steps=100, min_lr=1e-4, epochs=10,
+                    eval_batch_size=32, test_batch_size=32),
+    ),
+    "char-cpu": Preset(
+        "A small character LSTM that learns in minutes on a laptop CPU (what `unroll demo` trains)",
+        dict(cell="lstm", emb_size=64, hidden_size=256, num_layers=1, dropout=0.0, init="fan_in"),
+        TrainConfig(data="tinyshakespeare", level="char", batch_size=32, bptt=64, optimizer="adam", lr=4e-3,
+                    clip=1.0, schedule="cosine", warmup_steps=50, min_lr=4e-4, epochs=5, time_budget=120.0,
+                    eval_batch_size=32, test_batch_size=32),
+    ),
+}
+
+
+def default_preset(level: str | None) -> Preset:
+    """The recipe for ``unroll train --data X`` without ``--preset``: a small model that learns
+    in minutes on a CPU; characters as char-cpu (no time budget), words a tied 2x256 LSTM."""
+    if level == "char":
+        char = PRESETS["char-cpu"]
+        return Preset("defaults for character data", dict(char.model), replace(char.train, time_budget=None, epochs=10))
+    return Preset(
+        "defaults for word data",
+        dict(cell="lstm", emb_size=256, hidden_size=256, num_layers=2, dropout=0.3, tie_weights=True, init_scale=0.1),
+        TrainConfig(level=level, batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, schedule="plateau",
+                    lr_decay=0.25, epochs=20, patience=4, eval_batch_size=10, test_batch_size=10),
+    )

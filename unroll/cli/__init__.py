@@ -15,7 +15,11 @@ from unroll.errors import UnrollError
 
 # Subcommand modules, in the order `unroll --help` lists them.
 COMMANDS = [
+    "unroll.cli.demo",
+    "unroll.cli.train",
+    "unroll.cli.eval",
     "unroll.cli.data",
+    "unroll.cli.gradcheck",
 ]
 
 

@@ -1,0 +1,27 @@
+"""Shared fixtures.
+
+Tests that read real corpora use the local dataset mirror named by ``UNROLL_DATA_DIR`` (CI sets it
+to ``../shared/data``); without one they are skipped, and nothing ever downloads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def mirror_dir() -> Path:
+    """The dataset mirror directory, or skip the test when none is configured."""
+    value = os.environ.get("UNROLL_DATA_DIR")
+    if not value or not Path(value).is_dir():
+        pytest.skip("needs UNROLL_DATA_DIR pointing at a dataset mirror (CI uses ../shared/data)")
+    return Path(value)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch) -> None:
+    """Every test gets an empty download cache, so no test depends on or fills ~/.cache."""
+    monkeypatch.setenv("UNROLL_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

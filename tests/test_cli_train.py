@@ -1,0 +1,129 @@
+"""`unroll train`, `unroll eval`, `unroll demo` end to end on a tiny corpus: exit codes, files
+written, one-line errors for bad input (exit 2), Ctrl-C (exit 130) and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from unroll.cli import main
+from unroll.cli.train import parse_duration
+from unroll.train import trainer as trainer_module
+
+TEXT = "It was the best of times, it was the worst of times, it was the age of wisdom.\n" * 40
+TINY = ["--hidden-size", "16", "--emb-size", "8", "--num-layers", "1", "--batch-size", "4", "--bptt", "16",
+        "--eval-batch-size", "4", "--quiet"]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "book.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("unroll: error: "), err
+    return err[0]
+
+
+def test_train_then_eval_then_resume(tmp_path, corpus, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "best valid" in printed and "curve" in printed
+    for name in ("model.safetensors", "config.json", "vocab.json", "trainer_state.json", "metrics.jsonl", "curve.png"):
+        assert (out / name).is_file()
+    assert main(["eval", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["split"] == "valid" and res["checkpoint"].endswith("best") and res["bpc"] > 0
+    assert main(["eval", str(out), "--data", str(corpus), "--batch-size", "1"]) == 0
+    assert f"{len(TEXT) - 1} tokens" in capsys.readouterr().out  # a file given to eval is read whole
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--quiet"]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(tmp_path, corpus, capsys, monkeypatch):
+    step = trainer_module.Trainer._train_step
+
+    def interrupt_at_step_3(self, x, y):
+        if self.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends; the handler sets a flag
+        return step(self, x, y)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", interrupt_at_step_3)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--resume" in err[0]
+    assert json.loads((out / "trainer_state.json").read_text())["step"] == 4
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", step)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+
+
+def test_demo_runs_briefly_and_prints_samples(tmp_path, corpus, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--seconds", "2", "--data", str(corpus), "--out", str(out), "--samples", "1", "--length", "40"]) == 0
+    printed = capsys.readouterr().out
+    assert "sample 1" in printed and "bits per character" in printed and str(out / "curve.png") in printed
+    assert (out / "best" / "model.safetensors").is_file() and (out / "curve.png").is_file()
+
+
+def test_demo_falls_back_to_the_standard_library_source(monkeypatch, tmp_path):
+    from unroll.cli import demo
+
+    monkeypatch.setenv("UNROLL_DATA_DIR", str(tmp_path / "empty"))
+    source, what, prime = demo._choose_text(None, tmp_path / "demo")
+    assert "standard library" in what and prime == "def "
+    text = Path(source).read_text(encoding="utf-8")
+    assert len(text) == demo.STDLIB_CHARS and "def " in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--preset", "nope", "--out", "x"], "unknown preset"),
+        (["train", "--data", "missing.txt", "--level", "char", "--out", "x"], "missing.txt"),
+        (["train", "--out", "x"], "--preset NAME or --data"),
+        (["train", "--preset", "ptb-small"], "--out DIR is required"),
+        (["train", "--preset", "ptb-small", "--hidden-size", "0", "--out", "x"], "must be positive"),
+        (["train", "--preset", "ptb-small", "--optimizer", "sgdx", "--out", "x"], "unknown optimizer"),
+        (["train", "--resume", "nowhere"], "nowhere"),
+        (["eval", "nowhere"], "nowhere"),
+        (["train", "--resume", "nowhere", "--lr", "3"], "lr cannot change when resuming"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in one_error_line(capsys)
+    assert not (tmp_path / "x").exists()  # nothing written
+
+
+def test_binary_data_and_truncated_checkpoint_exit_2(tmp_path, corpus, capsys):
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x00\x01\x02" * 100)
+    assert main(["train", "--data", str(binary), "--level", "char", "--out", str(tmp_path / "r1")]) == 2
+    assert "binary" in one_error_line(capsys)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    weights = out / "best" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["eval", str(out)]) == 2
+    assert "corrupt or truncated" in one_error_line(capsys)
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--out", str(out)]) == 2
+    assert "--resume" in one_error_line(capsys)  # an existing run is never overwritten
+
+
+def test_time_budget_flag_parses_durations():
+    assert parse_duration("90") == 90 and parse_duration("90s") == 90
+    assert parse_duration("60m") == 3600 and parse_duration("1h30m") == 5400 and parse_duration("1.5h") == 5400
+    with pytest.raises(Exception):
+        parse_duration("soon")

@@ -1,0 +1,72 @@
+import pytest
+
+from unroll.errors import UnrollError
+from unroll.text import BOS, EOS, TextSpec, Vocab, get_tokenizer, split_sentences
+
+
+def test_word_tokenizer_treebank_examples():
+    tok = get_tokenizer("word")
+    assert tok.tokenize("He left!") == ["He", "left", "!"]
+    assert tok.tokenize("don't") == ["do", "n't"]
+    # Sentences first, as nltk.word_tokenize does: each sentence's final period is split off.
+    assert tok.tokenize("I came. He left.") == ["I", "came", ".", "He", "left", "."]
+
+
+def test_word_detokenize_round_trip():
+    tok = get_tokenizer("word")
+    text = "He said \"don't go\", then left!"
+    assert tok.detokenize(tok.tokenize(text)) == text
+
+
+def test_char_tokenizer_lower_and_round_trip():
+    tok = get_tokenizer("char", lower=True)
+    assert tok.tokenize("Ab\nc") == ["a", "b", "\n", "c"]
+    assert get_tokenizer("char").detokenize(list("Hi there\n")) == "Hi there\n"
+
+
+def test_whitespace_tokenizer():
+    tok = get_tokenizer("whitespace", lower=True)
+    assert tok.tokenize(" The  <unk> cat\tsat\n") == ["the", "<unk>", "cat", "sat"]
+    assert tok.detokenize(["a", "b"]) == "a b"
+
+
+def test_unknown_level():
+    with pytest.raises(UnrollError, match="unknown tokenization level 'byte'"):
+        get_tokenizer("byte")
+
+
+def test_split_sentences_offline():
+    assert split_sentences("It rained. We stayed in! Did you?") == ["It rained.", "We stayed in!", "Did you?"]
+
+
+def test_spec_lines_with_eos_like_ptb():
+    spec = TextSpec(level="whitespace", unit="line", eos=True)
+    tokens, lengths = spec.tokenize_units(" a b \n\n c\n")
+    # Every line gets <eos>, a blank one too (pytorch/examples counts WikiText this way).
+    assert tokens == ["a", "b", EOS, EOS, "c", EOS]
+    assert lengths == [3, 1, 2]
+
+
+def test_spec_sentences_with_markers_and_lower():
+    spec = TextSpec(level="word", lower=True, unit="sentence", bos=True, eos=True)
+    assert spec.tokenize("Hi there. Bye!\n\nOK.") == [
+        BOS, "hi", "there", ".", EOS, BOS, "bye", "!", EOS, BOS, "ok", ".", EOS,
+    ]
+
+
+def test_spec_char_text_keeps_newlines_and_prompt_has_no_eos():
+    assert TextSpec.for_level("char").tokenize("ab\nc") == ["a", "b", "\n", "c"]
+    spec = TextSpec(level="whitespace", unit="line", bos=True, eos=True)
+    assert spec.tokenize("the cat", complete=False) == [BOS, "the", "cat"]
+
+
+def test_spec_encode_decode_and_dict_round_trip():
+    spec = TextSpec(level="word", unit="line", bos=True, eos=True)
+    vocab = Vocab.build(spec.tokenize("He left!\nShe stayed."))
+    ids = spec.encode("He left!\nShe stayed.", vocab)
+    assert spec.decode(ids, vocab) == "He left!\nShe stayed.\n"
+    assert TextSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(UnrollError, match="unknown text settings"):
+        TextSpec.from_dict({"level": "word", "colour": "red"})
+    with pytest.raises(UnrollError, match="unknown text unit"):
+        TextSpec(unit="paragraph")

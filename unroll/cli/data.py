@@ -1,0 +1,83 @@
+"""``unroll data``: list, fetch and describe datasets and text files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="list, download and describe datasets")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    ls = sub.add_parser("list", help="the registered datasets and where their files are")
+    ls.set_defaults(func=cmd_list)
+
+    fetch = sub.add_parser("fetch", help="download a dataset into the cache (or check the local mirror)")
+    fetch.add_argument("name", help="dataset name (see `unroll data list`)")
+    fetch.set_defaults(func=cmd_fetch)
+
+    stats = sub.add_parser("stats", help="tokens per split, vocabulary size, OOV rate, sentence lengths")
+    stats.add_argument("source", metavar="NAME|PATH", help="dataset name, text file, CSV file or folder with train/valid/test files")
+    stats.add_argument("--level", choices=["char", "word", "whitespace"], help="tokenization (default: the dataset's own, else word)")
+    stats.add_argument("--lower", action="store_true", help="lowercase the text first")
+    stats.add_argument("--encoding", help="text encoding of the files (default: utf-8)")
+    stats.add_argument("--column", help="CSV column name or 0-based index (default: the first)")
+    stats.add_argument("--max-size", type=int, help="keep at most this many vocabulary entries")
+    stats.add_argument("--min-freq", type=int, default=1, help="keep tokens seen at least this often")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(func=cmd_stats)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from unroll.data import DATASETS, locate
+
+    for ds in DATASETS.values():
+        where = locate(ds)
+        print(f"{ds.name:<16} {ds.description}")
+        print(f"{'':<16} {'files: ' + str(where) if where else 'not downloaded'}; source {ds.source.url}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from unroll.data import fetch, get_dataset
+
+    ds = get_dataset(args.name)
+    folder = fetch(ds)
+    for name in sorted(f for f in (ds.mirror_files or {}) | ds.files if (folder / f).is_file()):
+        print(folder / name)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from unroll.data import corpus_stats, load_corpus
+    from unroll.data.imdb import imdb_stats
+
+    if args.source == "imdb":
+        stats = imdb_stats(args.level or "whitespace", args.lower)
+    else:
+        corpus = load_corpus(
+            args.source, args.level, lower=args.lower, encoding=args.encoding, column=args.column,
+            max_size=args.max_size, min_freq=args.min_freq,
+        )
+        stats = corpus_stats(corpus)
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def format_stats(stats: dict) -> str:
+    """A small table: one row per split."""
+    text = stats["text"]
+    lines = [f"{stats['name']}: {text['level']} tokens{', lowercased' if text.get('lower') else ''}; "
+             f"vocabulary {stats['vocab_size']:,}"]
+    least = stats.get("least_frequent")
+    if least:
+        lines[0] += f"; least frequent kept token {least['token']!r} (count {least['count']:,})"
+    unit = next(k for k in next(iter(stats["splits"].values())) if k in ("lines", "sentences", "reviews_length"))
+    label = {"lines": "lines", "sentences": "sentences", "reviews_length": "reviews"}[unit]
+    lines.append(f"{'split':<7} {'tokens':>11} {'OOV':>7} {label:>10}   length min / mean / median / p95 / max")
+    for split, s in stats["splits"].items():
+        n = s[unit]
+        shape = f"{n['min']} / {n['mean']} / {n['median']:g} / {n['p95']:g} / {n['max']}" if n.get("count") else "-"
+        lines.append(f"{split:<7} {s['tokens']:>11,} {s['oov_rate']:>7.2%} {n['count']:>10,}   {shape}")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""``unroll eval``: perplexity (and bits per character) of a checkpoint on a split or a text file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="perplexity / bits per character of a checkpoint",
+        description="Perplexity over a whole split with the hidden state carried, as papers report it. "
+        "DIR is a checkpoint or a training run (its best/ checkpoint is used).",
+    )
+    p.add_argument("dir", metavar="DIR", help="checkpoint directory or training run directory")
+    p.add_argument("--data", metavar="NAME|PATH", help="dataset or folder (its --split is read) or a text file "
+                   "(all of it is read); default: the data the model was trained on")
+    p.add_argument("--split", choices=["train", "valid", "test"], default="valid", help="default: valid")
+    p.add_argument("--batch-size", type=int, metavar="N", help="columns read in parallel; 1 = one stream as the "
+                   "TensorFlow tutorial's test (default: the run's eval / test batch size)")
+    p.add_argument("--bptt", type=int, default=35, metavar="T", help="window length (speed only; default 35)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--last", action="store_true", help="a run directory: use its last weights, not best/")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from unroll.use.evaluate import evaluate_checkpoint
+
+    if args.batch_size is not None and args.batch_size < 1:
+        from unroll.errors import UnrollError
+
+        raise UnrollError(f"--batch-size must be at least 1, got {args.batch_size}")
+    directory = Path(args.dir)
+    if not args.last and (directory / "best" / "model.safetensors").is_file():
+        directory = directory / "best"
+    res = evaluate_checkpoint(directory, data=args.data, split=args.split, batch_size=args.batch_size,
+                              bptt=args.bptt, precision=args.precision, device=args.device)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        bpc = f" | bpc {res['bpc']:.4f}" if res["level"] == "char" else ""
+        print(f"{res['split']}: loss {res['loss']:.4f} | ppl {res['ppl']:.2f}{bpc} | {res['tokens']} tokens "
+              f"| batch {res['batch_size']} | {res['checkpoint']}")
+    return 0

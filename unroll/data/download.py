@@ -1,0 +1,159 @@
+"""Finding a dataset's files: the local mirror, else the cache, else a verified download.
+
+    UNROLL_DATA_DIR=/path/to/mirror   a folder laid out like ptb/ptb.train.txt, tinyshakespeare/
+                                      input.txt, ...: used instead of downloading (tests, CI,
+                                      offline machines)
+    UNROLL_CACHE_DIR=~/.cache/unroll  where downloads go
+
+Every file is checked against its sha256 each time it is resolved (a few ms for PTB), so a
+damaged copy is caught before it turns into strange training numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+from urllib.request import urlopen
+
+from tqdm import tqdm
+
+from unroll.data.files import sha256_file
+from unroll.data.registry import Dataset, get_dataset
+from unroll.errors import DataError
+from unroll.io import atomic_write_bytes
+
+
+def data_dir() -> Path | None:
+    """The local mirror, if ``UNROLL_DATA_DIR`` is set."""
+    d = os.environ.get("UNROLL_DATA_DIR")
+    return Path(d).expanduser() if d else None
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("UNROLL_CACHE_DIR") or "~/.cache/unroll").expanduser()
+
+
+def mirror_folder(ds: Dataset) -> Path | None:
+    """The dataset's folder in the mirror, when the mirror has one."""
+    mirror = data_dir()
+    return mirror / ds.folder if mirror is not None and (mirror / ds.folder).is_dir() else None
+
+
+def mirror_files(ds: Dataset, folder: Path) -> dict[str, str]:
+    """The files a mirror folder holds: the cache's layout, or the mirror's own (IMDB)."""
+    if ds.mirror_files is None or all((folder / f).is_file() for f in ds.files):
+        return ds.files
+    return ds.mirror_files
+
+
+def locate(ds: Dataset) -> Path | None:
+    """Where the dataset's files are now (mirror or cache), without downloading; None if nowhere."""
+    folder = mirror_folder(ds)
+    if folder is not None:
+        return folder
+    folder = cache_dir() / ds.folder
+    return folder if all((folder / f).is_file() for f in ds.files) else None
+
+
+def fetch(ds: Dataset | str, progress: bool = True) -> Path:
+    """The folder holding ``ds``'s verified files, downloading them into the cache if needed."""
+    ds = get_dataset(ds) if isinstance(ds, str) else ds
+    folder = mirror_folder(ds)
+    if folder is not None:
+        _verify_all(folder, mirror_files(ds, folder), in_cache=False)
+        return folder
+    folder = cache_dir() / ds.folder
+    if not all((folder / f).is_file() for f in ds.files):
+        _download(ds, folder, progress)
+    _verify_all(folder, ds.files, in_cache=True)
+    return folder
+
+
+def _verify_all(folder: Path, files: dict[str, str], in_cache: bool) -> None:
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(
+                f"{path}: missing from the local mirror (UNROLL_DATA_DIR); copy the dataset there "
+                f"or unset UNROLL_DATA_DIR to download it"
+            )
+        got = sha256_file(path)
+        if got != expected:
+            if in_cache:
+                path.unlink()
+                what = "removed it from the cache; run the command again to download it again"
+            else:
+                what = "replace this copy in the mirror (UNROLL_DATA_DIR)"
+            raise DataError(f"{path}: checksum mismatch (sha256 expected {expected}, got {got}); {what}")
+
+
+def _download(ds: Dataset, folder: Path, progress: bool) -> None:
+    src = ds.source
+    data = download(src.url, desc=ds.name, progress=progress, offline_hint=_offline_hint(ds))
+    if src.sha256 is not None:
+        got = hashlib.sha256(data).hexdigest()
+        if got != src.sha256:
+            raise DataError(
+                f"{src.url}: checksum mismatch (sha256 expected {src.sha256}, got {got}); "
+                f"the download was not kept in the cache; try again later or use a local copy"
+            )
+    if not src.members:
+        (name,) = ds.files
+        atomic_write_bytes(folder / name, data)
+        return
+    for member, name in src.members.items():
+        content = _extract(data, member, src.url)
+        got = hashlib.sha256(content).hexdigest()
+        if got != ds.files[name]:
+            raise DataError(
+                f"{src.url}: {member} has the wrong checksum (sha256 expected {ds.files[name]}, "
+                f"got {got}); nothing was written to the cache"
+            )
+        atomic_write_bytes(folder / name, content)
+
+
+def _extract(archive: bytes, member: str, url: str) -> bytes:
+    """One member's bytes from a .zip or .tar(.gz) archive held in memory."""
+    try:
+        if zipfile.is_zipfile(io.BytesIO(archive)):
+            with zipfile.ZipFile(io.BytesIO(archive)) as z:
+                return z.read(member)
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+            for info in tar:  # member names may carry a leading "./"
+                if info.isfile() and info.name.removeprefix("./") == member:
+                    f = tar.extractfile(info)
+                    assert f is not None
+                    return f.read()
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise DataError(f"{url}: the download is not a readable archive ({e}); try again") from None
+    except KeyError:
+        pass
+    raise DataError(f"{url}: the archive has no member {member}; the download is not the expected file")
+
+
+def download(url: str, desc: str = "", progress: bool = True, offline_hint: str = "") -> bytes:
+    """The bytes at ``url``, with a tqdm progress bar on stderr (when it is a terminal)."""
+    try:
+        with urlopen(url, timeout=60) as r:
+            total = int(r.headers.get("Content-Length") or 0) or None
+            chunks = []
+            with tqdm(total=total, unit="B", unit_scale=True, desc=desc or url, disable=None if progress else True) as bar:
+                for chunk in iter(lambda: r.read(1 << 16), b""):
+                    chunks.append(chunk)
+                    bar.update(len(chunk))
+    except OSError as e:  # URLError, HTTPError, timeouts and resets are all OSErrors
+        reason = getattr(e, "reason", None) or e
+        raise DataError(f"cannot download {url} ({reason}){offline_hint}") from None
+    return b"".join(chunks)
+
+
+def _offline_hint(ds: Dataset) -> str:
+    files = ", ".join(f"{ds.folder}/{f}" for f in (ds.mirror_files or ds.files))
+    return (
+        f"; to use a local copy, set UNROLL_DATA_DIR to a folder holding {files} "
+        f"(or put the files in {cache_dir() / ds.folder})"
+    )

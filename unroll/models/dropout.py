@@ -1,0 +1,42 @@
+"""Dropout variants for recurrent language models.
+
+- ``F.dropout``: a fresh mask for every element and time step (Zaremba et al. 2014); used on
+  the non-recurrent connections when ``locked_dropout`` is off.
+- ``locked_mask``: variational dropout (Gal & Ghahramani 2016): one mask per sequence, reused
+  at every time step, so a unit that is off stays off for the whole window.
+- ``embedding_dropout``: drops whole words: every occurrence of a dropped word id in the batch
+  gets a zero embedding (Gal & Ghahramani 2016; AWD-LSTM's ``embedded_dropout``).
+
+All masks are scaled by 1 / (1 - p) so nothing changes at evaluation time.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def locked_mask(batch_size: int, size: int, p: float, like: Tensor) -> Tensor:
+    """A ``[B, D]`` Bernoulli(1 - p) mask, scaled by 1 / (1 - p), shared by all time steps."""
+    return like.new_empty(batch_size, size).bernoulli_(1 - p).div_(1 - p)
+
+
+def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Variational dropout on ``x [T, B, D]``: the same mask at every time step."""
+    if not training or p == 0:
+        return x
+    return x * locked_mask(x.size(1), x.size(2), p, x).unsqueeze(0)
+
+
+def embedding_dropout(weight: Tensor, inputs: Tensor, p: float, training: bool) -> Tensor:
+    """Look up ``inputs [T, B]`` in ``weight [V, E]`` with whole words dropped with probability p.
+
+    Equivalent to AWD-LSTM's masking of embedding rows, but the mask is gathered per token
+    instead of multiplied into the whole ``[V, E]`` matrix, which costs far less for big vocabularies.
+    """
+    emb = F.embedding(inputs, weight)
+    if not training or p == 0:
+        return emb
+    keep = weight.new_empty(weight.size(0)).bernoulli_(1 - p).div_(1 - p)
+    return emb * keep[inputs].unsqueeze(-1)

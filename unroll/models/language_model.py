@@ -1,0 +1,225 @@
+"""The PyTorch recurrent language model: the fast engine's counterpart of ``unroll.reference``.
+
+    inputs [T, B] ─► embedding ─► dropout ─► rnn (L layers) ─► dropout ─► decoder ─► logits [T, B, V]
+                     (whole words            (dropout between              (tied: the
+                      dropped)                layers)                       embedding matrix)
+
+Design: the recurrent layers are one ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` named ``rnn`` with
+``num_layers = L``. That keeps the ``state_dict`` keys equal to the checkpoint names
+(``rnn.weight_ih_l0`` ...) with no renaming, lets cuDNN and oneDNN (CPU LSTM, fp32 and bf16) run
+the whole stack, and gives Zaremba's per-step dropout between layers for free (the module's
+``dropout`` argument). Variational (locked) dropout needs one mask per sequence *between* layers,
+which ``nn.LSTM`` cannot do; only then, and only in training, the same parameters are run one
+layer at a time through ``torch.lstm`` / ``torch.gru`` / ``torch.rnn_*`` (the functions
+``nn.LSTM`` itself calls, so oneDNN is still used) with the mask applied in between.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, save_checkpoint
+from unroll.config import ModelConfig
+from unroll.errors import UnrollError
+from unroll.init import init_params
+from unroll.models.dropout import embedding_dropout, locked_dropout, locked_mask
+
+# LSTM: (h [L, B, H], c [L, B, H]); GRU and RNN: h [L, B, H]
+State = Union[Tensor, tuple[Tensor, Tensor]]
+
+# The functional form of each cell, for the layer-by-layer path (same kernels as the modules).
+_RNN_FUNCTIONS = {
+    "lstm": torch.lstm,
+    "gru": torch.gru,
+    "rnn_tanh": torch.rnn_tanh,
+    "rnn_relu": torch.rnn_relu,
+}
+
+
+def detach_state(state: State | None) -> State | None:
+    """Cut the graph behind a carried state (truncated BPTT), keeping its values."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach()
+
+
+class LanguageModel(nn.Module):
+    """Embedding -> stacked recurrent layers -> linear decoder, built from a :class:`ModelConfig`."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_size)
+        # Per-step dropout between layers runs inside the module; locked dropout runs outside it.
+        between = cfg.dropout if cfg.num_layers > 1 and not cfg.locked_dropout else 0.0
+        args = (cfg.emb_size, cfg.hidden_size, cfg.num_layers)
+        if cfg.cell == "lstm":
+            self.rnn = nn.LSTM(*args, dropout=between)
+        elif cfg.cell == "gru":
+            self.rnn = nn.GRU(*args, dropout=between)
+        else:
+            self.rnn = nn.RNN(*args, nonlinearity=cfg.cell.removeprefix("rnn_"), dropout=between)
+        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        if cfg.tie_weights:
+            # weight tying (Press & Wolf 2017; Inan et al. 2017): one [V, E] matrix reads and writes words
+            self.decoder.weight = self.embedding.weight
+        self.reset_parameters()
+
+    # ---- initialization ------------------------------------------------------------------
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialize as the config says, by the rule both engines share (``unroll.init``).
+
+        The seed comes from torch's generator, so ``torch.manual_seed`` makes this reproducible.
+        """
+        seed = int(torch.randint(0, 2**62, (1,)))
+        params = init_params(self.cfg, np.random.default_rng(seed), np.float64)
+        for name, p in self.named_parameters():
+            p.copy_(torch.from_numpy(params[name]))
+
+    # ---- running -------------------------------------------------------------------------
+    def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
+        """Zeros in the layout ``forward`` takes and returns, on the model's device and dtype."""
+        ref = self.decoder.bias
+        shape = (self.cfg.num_layers, batch_size, self.cfg.hidden_size)
+        h = torch.zeros(shape, dtype=ref.dtype, device=device or ref.device)
+        return (h, torch.zeros_like(h)) if self.cfg.cell == "lstm" else h
+
+    detach_state = staticmethod(detach_state)
+
+    def forward(
+        self, inputs: Tensor, state: State | None = None, lengths: Tensor | list[int] | None = None
+    ) -> tuple[Tensor, State]:
+        """Logits ``[T, B, V]`` for token ids ``inputs [T, B]``, and the state after the last step.
+
+        ``lengths [B]`` (optional; padding is trailing) makes each sequence's returned state the
+        one after its last real token, so a padded batch gives the same numbers as one sequence
+        at a time. Logits at padded positions are meaningless; mask them out of the loss.
+        """
+        cfg = self.cfg
+        T = inputs.size(0)
+        x = embedding_dropout(self.embedding.weight, inputs, cfg.emb_dropout, self.training)
+        x = self._dropout(x)
+        packed = False
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
+            packed = bool((lengths != T).any())
+        if packed:
+            x = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        if self.training and cfg.locked_dropout and cfg.dropout > 0 and cfg.num_layers > 1:
+            out, state = self._run_layer_by_layer(x, state)
+        else:
+            out, state = self.rnn(x, state)
+        if packed:
+            out = pad_packed_sequence(out, total_length=T)[0]
+        return self.decoder(self._dropout(out)), self._master_dtype(state)
+
+    def _master_dtype(self, state: State) -> State:
+        """Under autocast the cell returns a bf16 state; carry it in the weights' dtype instead."""
+        dtype = self.decoder.bias.dtype
+        if isinstance(state, tuple):
+            return tuple(s.to(dtype) for s in state)  # type: ignore[return-value]
+        return state.to(dtype)
+
+    def _dropout(self, x: Tensor) -> Tensor:
+        """Dropout on a non-recurrent connection ``[T, B, D]``: locked or per step."""
+        if not self.training or self.cfg.dropout == 0:
+            return x
+        if self.cfg.locked_dropout:
+            return locked_dropout(x, self.cfg.dropout, self.training)
+        return nn.functional.dropout(x, self.cfg.dropout, self.training)
+
+    def _run_layer_by_layer(
+        self, x: Tensor | PackedSequence, state: State | None
+    ) -> tuple[Tensor | PackedSequence, State]:
+        """The recurrent stack one layer at a time, one locked dropout mask per sequence between layers."""
+        cfg, lstm = self.cfg, self.cfg.cell == "lstm"
+        packed = isinstance(x, PackedSequence)
+        data, batch_sizes = (x.data, x.batch_sizes) if packed else (x, None)
+        B = int(batch_sizes[0]) if packed else data.size(1)
+        if state is None:
+            state = self.init_state(B, data.device)
+        hs, cs = (list(state[0]), list(state[1])) if lstm else (list(state), None)
+        if packed:
+            # packed rows are time-major, sorted by length: row r belongs to sorted sequence rows[r]
+            order = x.sorted_indices.to(data.device)
+            hs = [h[order] for h in hs]
+            cs = [c[order] for c in cs] if lstm else None
+            live = torch.arange(B)[None, :] < batch_sizes[:, None]
+            rows = torch.arange(B, device=data.device).expand(len(batch_sizes), B)[live.to(data.device)]
+        run = _RNN_FUNCTIONS[cfg.cell]
+        for k in range(cfg.num_layers):
+            if k > 0:
+                mask = locked_mask(B, cfg.hidden_size, cfg.dropout, data)
+                data = data * (mask[rows] if packed else mask.unsqueeze(0))
+            weights = [getattr(self.rnn, f"{w}_l{k}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            hx = [hs[k][None], cs[k][None]] if lstm else hs[k][None]
+            # positional flags: has_biases, num_layers, dropout, train, bidirectional[, batch_first]
+            if packed:
+                result = run(data, batch_sizes, hx, weights, True, 1, 0.0, True, False)
+            else:
+                result = run(data, hx, weights, True, 1, 0.0, True, False, False)
+            data, hs[k] = result[0], result[1][0]
+            if lstm:
+                cs[k] = result[2][0]
+        h = torch.stack(hs)
+        c = torch.stack(cs) if lstm else None
+        if packed:
+            back = x.unsorted_indices.to(data.device)
+            h, c = h[:, back], (c[:, back] if lstm else None)
+            data = PackedSequence(data, batch_sizes, x.sorted_indices, x.unsorted_indices)
+        return data, ((h, c) if lstm else h)
+
+    # ---- parameters and checkpoints ------------------------------------------------------
+    def num_parameters(self) -> int:
+        """Trainable parameters, a tied matrix counted once."""
+        return sum(p.numel() for p in self.parameters())
+
+    def checkpoint_params(self) -> dict[str, np.ndarray]:
+        """The weights under their checkpoint names as NumPy arrays (tied: no ``decoder.weight``)."""
+        state = self.state_dict()
+        out = {}
+        for name in parameter_shapes(self.cfg):
+            t = state[name].detach().cpu()
+            out[name] = (t.float() if t.dtype in (torch.bfloat16, torch.float16) else t).numpy().copy()
+        return out
+
+    @classmethod
+    def from_checkpoint(
+        cls, ckpt: Checkpoint, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> "LanguageModel":
+        """A model with the checkpoint's weights (float32 unless ``dtype`` says otherwise)."""
+        model = cls(ckpt.model).to(device=device, dtype=dtype or torch.float32)
+        params = dict(ckpt.params)
+        if ckpt.model.tie_weights:
+            params["decoder.weight"] = params["embedding.weight"]
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in params.items()})
+        return model
+
+
+def save_model(
+    model: LanguageModel, directory: str | os.PathLike, vocab: Any, extra: dict | None = None
+) -> None:
+    """Write ``model`` as a checkpoint directory (see :mod:`unroll.checkpoint`).
+
+    ``vocab`` is a ``unroll.text.Vocab`` or its ``to_dict()``; ``extra`` holds other config.json
+    sections (``"text"``, ``"train"``, ...).
+    """
+    vocab_dict = vocab.to_dict() if hasattr(vocab, "to_dict") else dict(vocab)
+    save_checkpoint(directory, Checkpoint(model.checkpoint_params(), model.cfg, vocab_dict, dict(extra or {})))
+
+
+def load_model(
+    directory: str | os.PathLike, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+) -> tuple[LanguageModel, Checkpoint]:
+    """Read a checkpoint directory; returns the model (in eval mode) and the checkpoint (vocab, extra)."""
+    ckpt = load_checkpoint(directory)
+    return LanguageModel.from_checkpoint(ckpt, device=device, dtype=dtype).eval(), ckpt

@@ -1,0 +1,97 @@
+"""Tokenizers: text -> list of token strings, and back.
+
+Three levels, each a small class with ``tokenize`` and ``detokenize``:
+
+- ``char``: every character is a token (char-rnn, nanoGPT's shakespeare_char);
+- ``word``: Penn Treebank style words, as NLTK's ``word_tokenize`` makes them
+  ("He left!" -> He / left / !, "don't" -> do / n't); no downloaded model needed;
+- ``whitespace``: the text is already tokenized (PTB, WikiText): split on spaces.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
+from nltk.tokenize.treebank import TreebankWordDetokenizer
+
+from unroll.errors import UnrollError
+
+LEVELS = ("char", "word", "whitespace")
+
+
+@lru_cache(maxsize=1)
+def _punkt() -> PunktSentenceTokenizer:
+    # An untrained Punkt model: no `nltk.download("punkt")`, so it works offline. It knows no
+    # abbreviations, so "Mr. Smith" splits after "Mr.", which is fine for language modelling.
+    return PunktSentenceTokenizer()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences with NLTK's Punkt algorithm (no downloaded model)."""
+    return _punkt().tokenize(text)
+
+
+class Tokenizer:
+    """Turns a string into tokens and tokens back into a string."""
+
+    level: str
+
+    def __init__(self, lower: bool = False):
+        self.lower = lower
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def detokenize(self, tokens: list[str]) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lower={self.lower})"
+
+
+class CharTokenizer(Tokenizer):
+    level = "char"
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(text.lower() if self.lower else text)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+
+class WordTokenizer(Tokenizer):
+    """Treebank words. Like ``nltk.word_tokenize``: sentences first, since the Treebank rules
+    only split off the period that ends the string they are given."""
+
+    level = "word"
+    _words = NLTKWordTokenizer()
+    _detok = TreebankWordDetokenizer()
+
+    def tokenize(self, text: str) -> list[str]:
+        if self.lower:
+            text = text.lower()
+        return [tok for sent in split_sentences(text) for tok in self._words.tokenize(sent)]
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return self._detok.detokenize(tokens)
+
+
+class WhitespaceTokenizer(Tokenizer):
+    level = "whitespace"
+
+    def tokenize(self, text: str) -> list[str]:
+        return (text.lower() if self.lower else text).split()
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return " ".join(tokens)
+
+
+_TOKENIZERS = {cls.level: cls for cls in (CharTokenizer, WordTokenizer, WhitespaceTokenizer)}
+
+
+def get_tokenizer(level: str, lower: bool = False) -> Tokenizer:
+    """The tokenizer for ``level`` (``char``, ``word`` or ``whitespace``)."""
+    if level not in _TOKENIZERS:
+        raise UnrollError(f"unknown tokenization level {level!r}; choose one of {', '.join(LEVELS)}")
+    return _TOKENIZERS[level](lower=lower)

@@ -1,0 +1,65 @@
+"""Training metrics: one JSON line per evaluation, and a PNG learning curve drawn from them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from unroll.io import atomic_write_bytes, atomic_write_text
+
+METRICS = "metrics.jsonl"
+CURVE = "curve.png"
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl`` and remembers how many it wrote."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.lines = 0
+
+    def truncate(self, lines: int) -> None:
+        """Keep the first ``lines`` records: a resumed run drops what came after its checkpoint."""
+        kept = read_metrics(self.path)[:lines] if self.path.is_file() else []
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        self.lines = len(kept)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.lines += 1
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_curve(records: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> None:
+    """Train and validation perplexity against tokens seen, log scale (matplotlib, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    valid = [r for r in records if r.get("valid_ppl") is not None]
+    train = [r for r in records if r.get("train_ppl") is not None]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if train:
+        ax.plot([r["tokens"] for r in train], [r["train_ppl"] for r in train], label="train", marker=".")
+    if valid:
+        ax.plot([r["tokens"] for r in valid], [r["valid_ppl"] for r in valid], label="valid", marker="o")
+    ax.set_yscale("log")
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel("perplexity")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,124 @@
+"""Optimizers: the torch.optim ones by name, and NT-ASGD (non-monotonically triggered averaged SGD).
+
+NT-ASGD (Merity et al. 2017, AWD-LSTM) trains with plain SGD until the validation loss has not
+improved on the best of all but the last ``nonmono`` evaluations, then switches to averaged SGD:
+the update is still SGD, but the model that gets evaluated and saved is the running average of
+the weights since the switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from unroll.config import TrainConfig
+
+
+def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer | NTASGD:
+    """The optimizer ``cfg.optimizer`` names, with ``cfg.lr``, momentum, betas and weight decay."""
+    params = list(params)
+    name, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if name in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=name == "nesterov", weight_decay=wd)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=wd)
+    if name == "ntasgd":
+        return NTASGD(params, lr=lr, nonmono=cfg.nonmono, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r}")  # TrainConfig already validated the name
+
+
+class NTASGD:
+    """SGD that switches itself to averaged SGD when validation stalls (AWD-LSTM's NT-ASGD).
+
+    Behaves like a ``torch.optim.Optimizer`` for the trainer (``step``, ``zero_grad``,
+    ``param_groups``, ``state_dict``); the trainer reports each validation loss through
+    :meth:`on_validation` and evaluates inside :meth:`averaged`.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter], lr: float, nonmono: int = 5, weight_decay: float = 0.0):
+        self.params = params
+        self.nonmono = nonmono
+        self.weight_decay = weight_decay
+        self.history: list[float] = []  # validation losses seen so far
+        self.inner: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+
+    @property
+    def switched(self) -> bool:
+        return isinstance(self.inner, torch.optim.ASGD)
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.inner.param_groups
+
+    def step(self) -> None:
+        self.inner.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.inner.zero_grad(set_to_none=set_to_none)
+
+    def on_validation(self, loss: float) -> bool:
+        """Record a validation loss; switch to averaging when it is no better than ``nonmono`` ago."""
+        trigger = (
+            not self.switched
+            and len(self.history) > self.nonmono
+            and loss > min(self.history[: -self.nonmono])
+        )
+        self.history.append(loss)
+        if trigger:
+            self._switch()
+        return trigger
+
+    def _switch(self) -> None:
+        lr = self.inner.param_groups[0]["lr"]
+        # t0=0, lambd=0: plain SGD steps, and ax averages every iterate from now on.
+        self.inner = torch.optim.ASGD(self.params, lr=lr, t0=0, lambd=0.0, weight_decay=self.weight_decay)
+
+    @contextmanager
+    def averaged(self) -> Iterator[None]:
+        """Inside the block the parameters hold their average since the switch (if switched)."""
+        if not self.switched:
+            yield
+            return
+        backup = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p in self.params:
+                if p in self.inner.state and "ax" in self.inner.state[p]:
+                    p.copy_(self.inner.state[p]["ax"])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, b in zip(self.params, backup):
+                    p.copy_(b)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"switched": self.switched, "history": list(self.history), "inner": self.inner.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = [float(x) for x in state["history"]]
+        if state["switched"] and not self.switched:
+            self._switch()
+        self.inner.load_state_dict(state["inner"])
+
+
+@contextmanager
+def averaged_weights(optimizer: torch.optim.Optimizer | NTASGD) -> Iterator[None]:
+    """Evaluate with the weights the optimizer wants evaluated (NT-ASGD's average; else as is)."""
+    if isinstance(optimizer, NTASGD):
+        with optimizer.averaged():
+            yield
+    else:
+        yield

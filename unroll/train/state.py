@@ -1,0 +1,117 @@
+"""The trainer state that makes ``--resume`` continue exactly, stored without pickle.
+
+Next to a checkpoint (``model.safetensors``, ``config.json``, ``vocab.json``) a run directory holds::
+
+    trainer_state.safetensors   tensors: optimizer buffers, carried hidden state, torch RNG state
+    trainer_state.json          everything else (epoch, step, data position, schedule, numpy and
+                                Python RNG states, best validation loss) and the sha256 of the
+                                four files above
+
+Files are written in that order, each atomically, ``trainer_state.json`` last. A save cut short
+(Ctrl-C, power loss) leaves a JSON whose hashes no longer match the files beside it, so loading
+detects the mismatch instead of resuming from a mix of two moments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from unroll.checkpoint import CONFIG, VOCAB, WEIGHTS
+from unroll.errors import CheckpointError
+from unroll.io import atomic_write_bytes, atomic_write_json
+
+STATE_TENSORS = "trainer_state.safetensors"
+STATE_JSON = "trainer_state.json"
+STATE_VERSION = 1
+PAIRED = (WEIGHTS, CONFIG, VOCAB, STATE_TENSORS)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_trainer_state(directory: str | os.PathLike, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """Write the tensors, then the JSON that pairs them with the checkpoint files (call after
+    :func:`unroll.checkpoint.save_checkpoint` wrote the model into the same directory)."""
+    directory = Path(directory)
+    flat = {k: t.detach().cpu().contiguous() for k, t in tensors.items()}
+    atomic_write_bytes(directory / STATE_TENSORS, st_save(flat, metadata={"format": "unroll-trainer"}))
+    files = {name: sha256_file(directory / name) for name in PAIRED}
+    atomic_write_json(directory / STATE_JSON, {"version": STATE_VERSION, "files": files, **meta})
+
+
+def has_trainer_state(directory: str | os.PathLike) -> bool:
+    return (Path(directory) / STATE_JSON).is_file()
+
+
+def load_trainer_state(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read and verify the trainer state; any problem is a one-line :class:`CheckpointError`."""
+    directory = Path(directory)
+    path = directory / STATE_JSON
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; {directory} has no resumable trainer state")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt JSON ({e}); resume from another checkpoint") from None
+    if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION or not isinstance(meta.get("files"), dict):
+        raise CheckpointError(f"{path}: not an unroll trainer state (version {STATE_VERSION})")
+    for name in PAIRED:
+        f = directory / name
+        if not f.is_file():
+            raise CheckpointError(f"{f}: missing; the trainer state cannot be resumed without it")
+        if sha256_file(f) != meta["files"].get(name):
+            raise CheckpointError(
+                f"{f}: does not match {STATE_JSON} (a save was interrupted or the file was changed); "
+                f"resume is not possible from {directory}, but {directory / 'best'} may still be usable"
+            )
+    try:
+        tensors = st_load((directory / STATE_TENSORS).read_bytes())
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(f"{directory / STATE_TENSORS}: corrupt ({e})") from None
+    return meta, tensors
+
+
+# Nested state (optimizer.state_dict(), RNG states) <-> JSON + a flat tensor dict.
+# A tensor becomes {"__tensor__": key}; a dict with non-string keys (optimizer state is keyed by
+# parameter index) becomes {"__items__": [[key, value], ...]}; tuples become lists.
+
+def to_json_and_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: to_json_and_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
+        return {"__items__": [[k, to_json_and_tensors(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [to_json_and_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    return obj
+
+
+def from_json_and_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            key = obj["__tensor__"]
+            if key not in tensors:
+                raise CheckpointError(f"{STATE_TENSORS}: tensor {key!r} is missing")
+            return tensors[key]
+        if set(obj) == {"__items__"}:
+            return {k: from_json_and_tensors(v, tensors) for k, v in obj["__items__"]}
+        return {k: from_json_and_tensors(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_json_and_tensors(v, tensors) for v in obj]
+    return obj

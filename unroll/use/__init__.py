@@ -1,0 +1,1 @@
+"""Using trained models: evaluation (perplexity, bits per character) and sampling."""
