@@ -19,6 +19,8 @@ COMMANDS = [
     "unroll.cli.train",
     "unroll.cli.eval",
     "unroll.cli.data",
+    "unroll.cli.generate",
+    "unroll.cli.score",
     "unroll.cli.gradcheck",
 ]
 

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from unroll.models import load_model
     from unroll.text import TextSpec, Vocab
     from unroll.train import train
-    from unroll.use.generate import sample
+    from unroll.use.engine import LoadedModel
+    from unroll.use.generate import generate
 
     if args.seconds <= 0 or args.samples < 0 or args.length < 1:
         raise UnrollError("--seconds and --length must be positive and --samples not negative")
@@ -59,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
     spec, vocab = TextSpec.from_dict(ckpt.extra["text"]), Vocab.from_dict(ckpt.vocab)
     if not all(ch in vocab for ch in prime):
         prime = ""
-    for i in range(args.samples):
-        text = sample(model, vocab, spec, prime, args.length, temperature=0.8, seed=i)
+    texts = generate(LoadedModel(model, vocab, spec), prime, num_samples=args.samples, max_tokens=args.length,
+                     temperature=0.8, seed=0) if args.samples else []
+    for i, text in enumerate(texts):
         print(f"\n--- sample {i + 1} (temperature 0.8) ---\n{text}")
     print()
     if result.best_valid:
