@@ -171,10 +171,10 @@ def test_non_finite_loss_rolls_back_and_lowers_lr(tmp_path, corpus_file, monkeyp
     calls = {"n": 0}
     forward = trainer.model.forward
 
-    def poisoned(x, state=None, lengths=None):  # the 5th window's loss is NaN, once
+    def poisoned(x, state=None, lengths=None, targets=None):  # the 5th window's loss is NaN, once
         calls["n"] += 1
-        logits, state = forward(x, state, lengths)
-        return (logits * float("nan") if calls["n"] == 5 else logits), state
+        out, state = forward(x, state, lengths, targets)  # the loss when targets are given
+        return (out * float("nan") if calls["n"] == 5 else out), state
 
     monkeypatch.setattr(trainer.model, "forward", poisoned)
     messages = []

@@ -18,7 +18,12 @@ engine loads them with no renaming (H = hidden_size, E = emb_size, V = vocab_siz
     decoder.weight          [V, H]      absent when config.model.tie_weights: it is embedding.weight
     decoder.bias            [V]
 
+The ``qrnn`` cell (PyTorch engine only, ``unroll.models.qrnn``) has no recurrent matrix: each layer
+stores only ``rnn.weight_ih_l{k}`` [3H, in] and ``rnn.bias_ih_l{k}`` [3H], gate blocks (z, f, o).
+
 Each file is written atomically, so an interrupted save leaves the previous file intact.
+Classifier checkpoints (``"task": "classify"`` in config.json) use the same three files; see
+``unroll.models.classifier``.
 """
 
 from __future__ import annotations
@@ -52,9 +57,11 @@ def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     for k in range(cfg.num_layers):
         n_in = cfg.emb_size if k == 0 else h
         shapes[f"rnn.weight_ih_l{k}"] = (g * h, n_in)
-        shapes[f"rnn.weight_hh_l{k}"] = (g * h, h)
+        if cfg.cell != "qrnn":  # qrnn: no recurrent weights (see the module docstring)
+            shapes[f"rnn.weight_hh_l{k}"] = (g * h, h)
         shapes[f"rnn.bias_ih_l{k}"] = (g * h,)
-        shapes[f"rnn.bias_hh_l{k}"] = (g * h,)
+        if cfg.cell != "qrnn":
+            shapes[f"rnn.bias_hh_l{k}"] = (g * h,)
     if not cfg.tie_weights:
         shapes["decoder.weight"] = (cfg.vocab_size, h)
     shapes["decoder.bias"] = (cfg.vocab_size,)
@@ -87,7 +94,9 @@ def load_checkpoint(directory: str | os.PathLike) -> Checkpoint:
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such checkpoint directory")
-    config = _read_json(directory / CONFIG)
+    config = read_json(directory / CONFIG)
+    if config.get("task") == "classify":
+        raise CheckpointError(f"{directory}: a classifier checkpoint, not a language model; use unroll classify eval / predict")
     if config.get("format") != FORMAT or "model" not in config:
         raise CheckpointError(f"{directory / CONFIG}: not an unroll checkpoint config")
     if config.get("version") != VERSION:
@@ -96,7 +105,7 @@ def load_checkpoint(directory: str | os.PathLike) -> Checkpoint:
             f"by this unroll (expects {VERSION}); upgrade unroll"
         )
     model = ModelConfig.from_dict(config["model"])
-    vocab = _read_json(directory / VOCAB)
+    vocab = read_json(directory / VOCAB)
     path = directory / WEIGHTS
     if not path.is_file():
         raise CheckpointError(f"{path}: missing weights file")
@@ -109,7 +118,7 @@ def load_checkpoint(directory: str | os.PathLike) -> Checkpoint:
     return Checkpoint(params=params, model=model, vocab=vocab, extra=extra)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: missing file; is this a checkpoint directory?")
     try:

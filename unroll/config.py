@@ -11,8 +11,9 @@ from typing import Any
 
 from unroll.errors import UnrollError
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")  # the classic cells (both engines, the classifier)
+LM_CELLS = CELLS + ("qrnn",)  # language models also take qrnn (PyTorch engine only; unroll.models.qrnn)
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "qrnn": 3}
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ModelConfig:
     """A recurrent language model: embedding -> N recurrent layers -> linear decoder -> softmax."""
 
     vocab_size: int
-    cell: str = "lstm"  # rnn_tanh | rnn_relu | lstm | gru
+    cell: str = "lstm"  # rnn_tanh | rnn_relu | lstm | gru | qrnn
     emb_size: int = 200
     hidden_size: int = 200
     num_layers: int = 2
@@ -34,8 +35,8 @@ class ModelConfig:
     forget_bias: float = 0.0  # added to the LSTM forget-gate bias at initialization
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise UnrollError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.cell not in LM_CELLS:
+            raise UnrollError(f"unknown cell {self.cell!r}; choose one of {', '.join(LM_CELLS)}")
         if self.init not in ("uniform", "fan_in"):
             raise UnrollError(f"unknown init {self.init!r}; choose uniform or fan_in")
         if self.vocab_size < 1 or self.emb_size < 1 or self.hidden_size < 1 or self.num_layers < 1:
@@ -43,8 +44,10 @@ class ModelConfig:
         for name in ("dropout", "emb_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UnrollError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.forget_bias and self.cell != "lstm":
-            raise UnrollError(f"forget_bias applies to the lstm cell only (cell is {self.cell}); set it to 0")
+        if self.forget_bias and self.cell not in ("lstm", "qrnn"):
+            raise UnrollError(f"forget_bias applies to the lstm and qrnn cells only (cell is {self.cell}); set it to 0")
+        if self.orthogonal_recurrent and self.cell == "qrnn":
+            raise UnrollError("orthogonal_recurrent: the qrnn cell has no recurrent weight matrix; turn it off")
         if self.tie_weights and self.emb_size != self.hidden_size:
             raise UnrollError(
                 f"tie_weights needs emb_size == hidden_size (got {self.emb_size} and {self.hidden_size})"
@@ -52,7 +55,7 @@ class ModelConfig:
 
     @property
     def gates(self) -> int:
-        """How many weight blocks a cell stacks in weight_ih / weight_hh (4 for LSTM: i, f, g, o)."""
+        """How many weight blocks a cell stacks in weight_ih / weight_hh (4 for LSTM: i, f, g, o; QRNN: z, f, o)."""
         return GATES[self.cell]
 
     def to_dict(self) -> dict[str, Any]:

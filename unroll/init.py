@@ -10,7 +10,7 @@ The PyTorch engine draws its seed from torch's generator and copies these arrays
   et al. 2014's code initializes all its variables.
 - ``orthogonal_recurrent``: each [H, H] gate block of ``weight_hh`` is a random orthogonal matrix,
   so the recurrence neither grows nor shrinks the state at the start of training.
-- ``forget_bias`` (LSTM): added to the forget-gate block of ``bias_ih`` (the model uses
+- ``forget_bias`` (LSTM, QRNN): added to the forget-gate block of ``bias_ih`` (the model uses
   ``bias_ih + bias_hh``), so the cell starts by remembering.
 """
 
@@ -46,6 +46,6 @@ def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype: np.dtype = np
             w_hh = params[f"rnn.weight_hh_l{k}"]
             for gate in range(cfg.gates):
                 w_hh[gate * h : (gate + 1) * h] = orthogonal(h, rng)
-        if cfg.cell == "lstm":
+        if cfg.cell in ("lstm", "qrnn"):  # the forget gate is block 1 of both
             params[f"rnn.bias_ih_l{k}"][h : 2 * h] += cfg.forget_bias
     return {name: value.astype(dtype) for name, value in params.items()}

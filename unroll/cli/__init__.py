@@ -18,9 +18,10 @@ COMMANDS = [
     "unroll.cli.demo",
     "unroll.cli.train",
     "unroll.cli.eval",
-    "unroll.cli.data",
+    "unroll.cli.classify",
     "unroll.cli.generate",
     "unroll.cli.score",
+    "unroll.cli.data",
     "unroll.cli.gradcheck",
 ]
 

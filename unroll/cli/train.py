@@ -54,9 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unroll.train.distributed import session
+
+    with session(args.device):  # under torchrun: join the other processes for the run
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from unroll.train import resume, train
+    from unroll.train.distributed import current
 
     if args.list_presets:
         for name, preset in PRESETS.items():
@@ -81,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             raise UnrollError("--out DIR is required: where to write the checkpoint, metrics and plot")
         out = args.out
         result = train(cfg, model, out, device=args.device, progress=not args.quiet, echo=echo)
+    if not current(args.device).is_main:  # rank 0 reports for all
+        return 130 if result.stopped == "interrupted" else 0
     if result.stopped == "interrupted":
         print(f"unroll: interrupted; checkpoint saved, continue with: unroll train --resume {out}", file=sys.stderr)
         return 130

@@ -29,6 +29,8 @@ from unroll.config import ModelConfig
 from unroll.errors import UnrollError
 from unroll.init import init_params
 from unroll.models.dropout import embedding_dropout, locked_dropout, locked_mask
+from unroll.models.loss import linear_cross_entropy
+from unroll.models.qrnn import QRNN
 
 # LSTM: (h [L, B, H], c [L, B, H]); GRU and RNN: h [L, B, H]
 State = Union[Tensor, tuple[Tensor, Tensor]]
@@ -63,6 +65,8 @@ class LanguageModel(nn.Module):
         args = (cfg.emb_size, cfg.hidden_size, cfg.num_layers)
         if cfg.cell == "lstm":
             self.rnn = nn.LSTM(*args, dropout=between)
+        elif cfg.cell == "qrnn":  # all matrix products outside the time loop (see unroll.models.qrnn)
+            self.rnn = QRNN(*args, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, locked=cfg.locked_dropout)
         elif cfg.cell == "gru":
             self.rnn = nn.GRU(*args, dropout=between)
         else:
@@ -96,13 +100,21 @@ class LanguageModel(nn.Module):
     detach_state = staticmethod(detach_state)
 
     def forward(
-        self, inputs: Tensor, state: State | None = None, lengths: Tensor | list[int] | None = None
+        self,
+        inputs: Tensor,
+        state: State | None = None,
+        lengths: Tensor | list[int] | None = None,
+        targets: Tensor | None = None,
     ) -> tuple[Tensor, State]:
         """Logits ``[T, B, V]`` for token ids ``inputs [T, B]``, and the state after the last step.
 
         ``lengths [B]`` (optional; padding is trailing) makes each sequence's returned state the
         one after its last real token, so a padded batch gives the same numbers as one sequence
         at a time. Logits at padded positions are meaningless; mask them out of the loss.
+
+        With ``targets [T, B]`` the first value returned is the mean cross-entropy per token
+        instead of the logits, computed by the fused decoder + loss (``unroll.models.loss``): the
+        training path, which never materializes float32 logits.
         """
         cfg = self.cfg
         T = inputs.size(0)
@@ -112,15 +124,23 @@ class LanguageModel(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
             packed = bool((lengths != T).any())
-        if packed:
-            x = pack_padded_sequence(x, lengths, enforce_sorted=False)
-        if self.training and cfg.locked_dropout and cfg.dropout > 0 and cfg.num_layers > 1:
-            out, state = self._run_layer_by_layer(x, state)
+        if cfg.cell == "qrnn":  # causal with no hidden-to-hidden product: padding needs no packing
+            out, state = self.rnn(x, state, lengths if packed else None)
+            packed = False
         else:
-            out, state = self.rnn(x, state)
+            if packed:
+                x = pack_padded_sequence(x, lengths, enforce_sorted=False)
+            if self.training and cfg.locked_dropout and cfg.dropout > 0 and cfg.num_layers > 1:
+                out, state = self._run_layer_by_layer(x, state)
+            else:
+                out, state = self.rnn(x, state)
         if packed:
             out = pad_packed_sequence(out, total_length=T)[0]
-        return self.decoder(self._dropout(out)), self._master_dtype(state)
+        out = self._dropout(out)
+        if targets is not None:
+            loss = linear_cross_entropy(out.flatten(0, 1), self.decoder.weight, self.decoder.bias, targets.flatten())
+            return loss, self._master_dtype(state)
+        return self.decoder(out), self._master_dtype(state)
 
     def _master_dtype(self, state: State) -> State:
         """Under autocast the cell returns a bf16 state; carry it in the weights' dtype instead."""

@@ -21,10 +21,12 @@ def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> t
     """The optimizer ``cfg.optimizer`` names, with ``cfg.lr``, momentum, betas and weight decay."""
     params = list(params)
     name, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
+    fused = _can_fuse(params)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, fused=fused)
     if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=name == "nesterov", weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=name == "nesterov", weight_decay=wd,
+                               fused=fused)
     if name == "adagrad":
         return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
     if name == "adadelta":
@@ -32,12 +34,18 @@ def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> t
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=wd, fused=fused)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=wd, fused=fused)
     if name == "ntasgd":
         return NTASGD(params, lr=lr, nonmono=cfg.nonmono, weight_decay=wd)
     raise ValueError(f"unknown optimizer {name!r}")  # TrainConfig already validated the name
+
+
+def _can_fuse(params: list[torch.nn.Parameter]) -> bool | None:
+    """Fused SGD / Adam (one kernel for all parameters) where torch has it: CPU and CUDA floats."""
+    ok = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return True if ok else None
 
 
 class NTASGD:

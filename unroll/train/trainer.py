@@ -33,13 +33,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from unroll.checkpoint import load_checkpoint
 from unroll.config import ModelConfig, TrainConfig
 from unroll.data import batchify, iter_bptt, load_corpus
 from unroll.errors import CheckpointError, DataError, TrainingDiverged, UnrollError
-from unroll.models import LanguageModel, detach_state, load_model, resolve_device, save_model
+from unroll.models import LanguageModel, detach_state, load_model, save_model
+from unroll.train import distributed
 from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
 from unroll.train.optim import NTASGD, averaged_weights, build_optimizer
 from unroll.train.schedule import Schedule
@@ -105,7 +105,8 @@ def train(
     if model.vocab_size != len(corpus.vocab):
         raise UnrollError(f"model vocab_size {model.vocab_size} differs from the corpus vocabulary ({len(corpus.vocab)})")
     trainer = Trainer(cfg, model, corpus, out, device, progress, echo)
-    trainer.metrics.truncate(0)  # a fresh run starts a fresh log
+    if trainer.dist.is_main:
+        trainer.metrics.truncate(0)  # a fresh run starts a fresh log
     return trainer.run()
 
 
@@ -128,8 +129,7 @@ def resume(
             f"{', '.join(fixed)} cannot change when resuming (they shape the run so far); "
             f"on --resume only {', '.join(sorted(RESUMABLE_OVERRIDES))} can"
         )
-    ckpt = load_checkpoint(out)
-    meta, tensors = load_trainer_state(out)
+    ckpt, meta, tensors = distributed.current(device).from_main(lambda: (load_checkpoint(out), *load_trainer_state(out)))
     if "train" not in ckpt.extra:
         raise CheckpointError(f"{out / 'config.json'}: has no training settings to resume with")
     cfg = TrainConfig.from_dict({**ckpt.extra["train"], **(overrides or {})})
@@ -143,7 +143,8 @@ def resume(
 
 def _load_corpus(cfg: TrainConfig) -> tuple[TrainConfig, Any]:
     """The corpus the config names; a path is made absolute so that a resume finds it anywhere."""
-    corpus = load_corpus(cfg.data, level=cfg.level, max_size=cfg.max_vocab)
+    with distributed.current().main_first():  # rank 0 downloads into the cache, if needed, alone
+        corpus = load_corpus(cfg.data, level=cfg.level, max_size=cfg.max_vocab)
     if Path(cfg.data).exists():
         cfg = replace(cfg, data=str(Path(cfg.data).resolve()))
     for split in ("train", "valid"):
@@ -172,14 +173,19 @@ class Trainer:
         echo: Callable[[str], None] | None = None,
     ):
         self.cfg, self.corpus, self.out = cfg, corpus, Path(out)
-        self.device = resolve_device(device)
-        self.progress = progress
-        self.echo = echo or (lambda line: None)
+        self.dist = distributed.current(device)  # rank and device under torchrun; one process otherwise
+        self.device = self.dist.device
+        self.progress = progress and self.dist.is_main
+        self.echo = (echo if self.dist.is_main else None) or (lambda line: None)
         seed_everything(cfg.seed)
         self.model = LanguageModel(model_cfg).to(self.device)
+        self.ddp = self.dist.wrap(self.model)  # the training forward; under torchrun DDP averages gradients
+        self.dist.reseed(cfg.seed)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
+        self._foreach = self.device.type in ("cpu", "cuda")  # one multi-tensor kernel, not one per parameter
         self.schedule = Schedule(cfg)
-        self.train_data = batchify(np.asarray(corpus.splits["train"], dtype=np.int64), cfg.batch_size)
+        train_ids = np.asarray(corpus.splits["train"], dtype=np.int64)
+        self.train_data = self.dist.shard_columns(batchify(train_ids, cfg.batch_size))  # this rank's columns
         if self.train_data.shape[0] < 2:
             raise DataError(
                 f"{cfg.data}: the train split has {len(corpus.splits['train'])} tokens, too few for "
@@ -210,7 +216,8 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
         torch.set_flush_denormal(True)  # denormals make a diverging run ~7x slower on x86
         self._session_start = time.perf_counter()
         self._good = self._snapshot()
@@ -221,7 +228,7 @@ class Trainer:
             if stopped in ("max_steps", "time_budget", "interrupted"):
                 self._save()  # epoch ends and early stopping saved already
         test = None
-        if stopped != "interrupted" and "test" in self.corpus.splits and (self.out / BEST).is_dir():
+        if self.dist.is_main and stopped != "interrupted" and "test" in self.corpus.splits and (self.out / BEST).is_dir():
             test = self._test()
         return TrainResult(self.out, stopped, self.epoch, self.step, self._elapsed(), self.best_valid, test,
                            self.corpus.text.level)
@@ -241,7 +248,7 @@ class Trainer:
         windows = iter_bptt(self.train_data, cfg.bptt, start=self.row, rng=self.data_rng, random_length=cfg.random_bptt)
         with _progress_bar(self) as bar:
             while True:
-                stopped = self._should_stop()  # before drawing the next window: keeps data_rng exact
+                stopped = self.dist.agree(self._should_stop())  # before drawing the next window: keeps data_rng exact
                 if stopped:
                     return stopped
                 window = next(windows, None)
@@ -278,34 +285,33 @@ class Trainer:
         cfg = self.cfg
         x_t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
         y_t = torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
-        lr = self.lr()
+        lr = self.dist.same(self.lr()) if cfg.time_budget else self.lr()  # rank 0's clock sets the lr for all
         if cfg.random_bptt:  # AWD-LSTM: shorter windows take smaller steps
             lr *= x_t.size(0) / cfg.bptt
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            logits, hidden = self.model(x_t, detach_state(self.hidden))
-        if logits.dtype in (torch.bfloat16, torch.float16):
-            logits = logits.float()  # fp32 loss under autocast
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y_t.reshape(-1))
-        value = loss.item()
+            # targets: the model's fused decoder + mean cross-entropy (unroll.models.loss)
+            loss, hidden = self.ddp(x_t, detach_state(self.hidden), targets=y_t)
+        value = self.dist.mean_item(loss)  # the whole batch's mean loss, on every rank
         if not math.isfinite(value):
             self._roll_back(f"loss {value}")
             return None
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip, foreach=self._foreach)
             if not torch.isfinite(norm):
                 self._roll_back(f"gradient norm {norm.item()}")
                 return None
         self.optimizer.step()
         self.hidden = hidden
         self.step += 1
-        self.tokens += y_t.numel()
-        self._session_tokens += y_t.numel()
-        self.loss_sum += value * y_t.numel()
-        self.loss_tokens += y_t.numel()
+        n = y_t.numel() * self.dist.world_size  # tokens in the whole batch
+        self.tokens += n
+        self._session_tokens += n
+        self.loss_sum += value * n
+        self.loss_tokens += n
         return value
 
     def lr(self) -> float:
@@ -370,10 +376,12 @@ class Trainer:
         """
         cfg, t0 = self.cfg, time.perf_counter()
         with averaged_weights(self.optimizer):
-            res = evaluate(self.model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, cfg.precision)
+            res = self.dist.from_main(  # rank 0 evaluates alone: exactly one process's perplexity
+                lambda: evaluate(self.model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, cfg.precision))
             if res["loss"] < self.best_loss:
                 self.best_loss, self.best_valid = res["loss"], res
-                save_model(self.model, self.out / BEST, self.corpus.vocab.to_dict(), self.extra)
+                if self.dist.is_main:
+                    save_model(self.model, self.out / BEST, self.corpus.vocab.to_dict(), self.extra)
         self.eval_seconds = time.perf_counter() - t0
         train_loss = self.loss_sum / self.loss_tokens if self.loss_tokens else None
         self.loss_sum, self.loss_tokens = 0.0, 0
@@ -384,7 +392,8 @@ class Trainer:
             "valid_loss": res["loss"], "valid_ppl": res["ppl"], "valid_bpc": res["bpc"],
             "best": res["loss"] <= self.best_loss,
         }
-        self.metrics.write(record)
+        if self.dist.is_main:
+            self.metrics.write(record)
         unit = f"bpc {res['bpc']:.4f}" if self.corpus.text.level == "char" else f"ppl {res['ppl']:.2f}"
         train_txt = f"train ppl {record['train_ppl']:.2f} | " if train_loss is not None else ""
         self.echo(
@@ -404,7 +413,11 @@ class Trainer:
 
     def _save(self, plot: bool = True) -> None:
         """The resumable checkpoint: model files first, the trainer state last (see state.py);
-        then the learning curve (at epoch ends and when the run stops: drawing takes a moment)."""
+        then the learning curve (at epoch ends and when the run stops: drawing takes a moment).
+        Under torchrun every rank sends its hidden state and dropout RNG; rank 0 writes."""
+        hidden, rank_rng = self.dist.gather_state(self.hidden), self.dist.gather_rng()
+        if not self.dist.is_main:
+            return
         save_model(self.model, self.out, self.corpus.vocab.to_dict(), self.extra)
         tensors: dict[str, torch.Tensor] = {}
         meta = {
@@ -416,8 +429,9 @@ class Trainer:
             "metrics_lines": self.metrics.lines,
             "schedule": self.schedule.state_dict(),
             "optimizer": to_json_and_tensors(self.optimizer.state_dict(), "optimizer", tensors),
-            "hidden": to_json_and_tensors(self.hidden, "hidden", tensors),
+            "hidden": to_json_and_tensors(hidden, "hidden", tensors),
             "rng": to_json_and_tensors(_rng_state(self.data_rng), "rng", tensors),
+            "world_size": self.dist.world_size, "rank_rng": to_json_and_tensors(rank_rng, "rank_rng", tensors),
         }
         save_trainer_state(self.out, meta, tensors)
         records = read_metrics(self.metrics.path) if plot and self.metrics.path.is_file() else []
@@ -431,7 +445,7 @@ class Trainer:
             self.model.load_state_dict(weights)
             self.optimizer.load_state_dict(from_json_and_tensors(meta["optimizer"], tensors))
             self.schedule.load_state_dict(meta["schedule"])
-            hidden = from_json_and_tensors(meta["hidden"], tensors)
+            hidden = self.dist.shard_state(from_json_and_tensors(meta["hidden"], tensors))
             self.hidden = tuple(t.to(self.device) for t in hidden) if isinstance(hidden, list) else (
                 None if hidden is None else hidden.to(self.device))
             for name in ("epoch", "step", "row", "tokens", "rollbacks", "bad_evals", "loss_tokens"):
@@ -441,10 +455,16 @@ class Trainer:
             self.best_loss = _inf_if_none(meta["best_loss"])
             self.stop_best = _inf_if_none(meta["stop_best"])
             self.best_valid = meta["best_valid"]
-            self.metrics.truncate(int(meta["metrics_lines"]))
+            if self.dist.is_main:
+                self.metrics.truncate(int(meta["metrics_lines"]))
             _set_rng_state(from_json_and_tensors(meta["rng"], tensors), self.data_rng)
+            self.dist.restore_rng(from_json_and_tensors(meta.get("rank_rng"), tensors), self.cfg.seed, self.step)
+            saved_world = int(meta.get("world_size", 1))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"{self.out}: trainer state does not fit this run ({type(e).__name__}: {e})") from None
+        if saved_world != self.dist.world_size:
+            self.echo(f"resuming a {saved_world}-process run on {self.dist.world_size}: same global batch and data "
+                      f"order; dropout masks (if any) differ from an uninterrupted run")
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -497,7 +517,7 @@ def _sigint_sets_flag(trainer: Trainer) -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if trainer.interrupted:
+        if trainer.interrupted and not trainer.dist.enabled:  # torchrun forwards each Ctrl-C again: no 2nd press
             raise KeyboardInterrupt
         trainer.interrupted = True
 

@@ -1,0 +1,165 @@
+"""Best PTB perplexity in a fixed wall-time budget: unroll's ptb-cpu-60min preset against a plain loop.
+
+    ours    unroll.train.train() on the ``ptb-cpu-60min`` preset with ``time_budget`` = the budget
+    plain   the loop BASELINES.md measured (valid 81.91 / test 78.68 in 60 minutes here): tied 2x650
+            LSTM, dropout 0.5, bptt 35, batch 20, bf16 autocast, SGD lr 20 on the mean loss, clip
+            0.25, lr / 4 when validation does not improve, evaluated every epoch, best kept
+
+Both count evaluation in their wall time and stop at the budget (the plain loop checks after
+every update and leaves time for its last evaluation, as unroll does). Each path runs in its own
+process, so its peak memory (max RSS) is its own.
+
+    python benchmarks/ptb_60min.py                    # 60 minutes each (2 hours)
+    python benchmarks/ptb_60min.py --minutes 15       # the first 15 minutes, side by side
+    python benchmarks/ptb_60min.py --minutes 0.3 --paths plain   # a smoke run
+
+Prints a table and one JSON line; run it alone on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+
+PATHS = ("ours", "plain")
+PRESET = "ptb-cpu-60min"
+
+
+def run_ours(seconds: float, out: str) -> dict:
+    from unroll.config import PRESETS
+    from unroll.train import train
+
+    preset = PRESETS[PRESET]
+    result = train(replace(preset.train, time_budget=seconds), preset.model, out)
+    return {"valid_ppl": result.best_valid["ppl"], "test_ppl": result.test["ppl"] if result.test else None,
+            "epochs": result.epoch, "steps": result.steps, "wall_s": result.elapsed, "stopped": result.stopped}
+
+
+def run_plain(seconds: float) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    from unroll.data import batchify, load_corpus
+
+    torch.set_flush_denormal(True)
+    torch.manual_seed(1111)
+    start = time.perf_counter()
+    corpus = load_corpus("ptb")
+    V, H, bptt, batch, eval_batch = len(corpus.vocab), 650, 35, 20, 10
+
+    class Plain(nn.Module):  # pytorch/examples word_language_model, LSTM, tied
+        def __init__(self):
+            super().__init__()
+            self.drop = nn.Dropout(0.5)
+            self.encoder = nn.Embedding(V, H)
+            self.rnn = nn.LSTM(H, H, 2, dropout=0.5)
+            self.decoder = nn.Linear(H, V)
+            self.decoder.weight = self.encoder.weight
+            nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+            nn.init.zeros_(self.decoder.bias)
+
+        def forward(self, x, state=None):
+            out, state = self.rnn(self.drop(self.encoder(x)), state)
+            return self.decoder(self.drop(out)), state
+
+    def batches(split, b):
+        return torch.from_numpy(batchify(np.asarray(corpus.splits[split]), b))
+
+    @torch.no_grad()
+    def evaluate(model, data):
+        model.eval()
+        total, state = 0.0, None
+        for i in range(0, data.size(0) - 1, bptt):
+            x, y = data[i : i + bptt], data[i + 1 : i + 1 + bptt]
+            x = x[: y.size(0)]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits, state = model(x, state)
+            total += F.cross_entropy(logits.float().reshape(-1, V), y.reshape(-1), reduction="sum").item()
+        model.train()
+        return total / (data.size(0) - 1) / data.size(1)
+
+    train, valid, test = batches("train", batch), batches("valid", eval_batch), batches("test", eval_batch)
+    model, lr, best, best_state = Plain(), 20.0, math.inf, None
+    eval_seconds, epochs, steps, stop = 0.0, 0, 0, False
+    while not stop:
+        state = None
+        for i in range(0, train.size(0) - 1, bptt):
+            if time.perf_counter() - start + eval_seconds >= seconds:
+                stop = True
+                break
+            x, y = train[i : i + bptt], train[i + 1 : i + 1 + bptt]
+            x = x[: y.size(0)]
+            state = None if state is None else tuple(s.detach() for s in state)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits, state = model(x, state)
+            loss = F.cross_entropy(logits.float().reshape(-1, V), y.reshape(-1))
+            model.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(p.grad, alpha=-lr)
+            steps += 1
+        else:
+            epochs += 1
+        t0 = time.perf_counter()
+        val = evaluate(model, valid)
+        eval_seconds = time.perf_counter() - t0
+        if val < best:
+            best, best_state = val, copy.deepcopy(model.state_dict())
+        else:
+            lr /= 4.0
+    wall = time.perf_counter() - start
+    model.load_state_dict(best_state)
+    return {"valid_ppl": math.exp(best), "test_ppl": math.exp(evaluate(model, test)), "epochs": epochs,
+            "steps": steps, "wall_s": wall, "stopped": "time_budget"}
+
+
+def child(path: str, seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as out:
+        res = run_ours(seconds, out) if path == "ours" else run_plain(seconds)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=60.0, help="wall-time budget per path")
+    ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated: ours, plain")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.minutes * 60)
+        return
+    rows = {}
+    for path in [p for p in args.paths.split(",") if p]:
+        if path not in PATHS:
+            ap.error(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+        load = os.getloadavg()[0]
+        proc = subprocess.run([sys.executable, __file__, "--child", path, "--minutes", str(args.minutes)],
+                              stdout=subprocess.PIPE, text=True, check=True)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
+        rows[path] = {**json.loads(line[len("RESULT "):]), "load_before": load, "load_after": os.getloadavg()[0]}
+        r = rows[path]
+        print(f"  {path}: valid {r['valid_ppl']:.2f} test {r['test_ppl']:.2f} in {r['wall_s']:.0f}s", flush=True)
+    print(f"\n{'path':6s} {'valid ppl':>9s} {'test ppl':>9s} {'epochs':>6s} {'steps':>7s} {'wall s':>7s} "
+          f"{'peak MB':>8s} {'load':>9s}")
+    for path, r in rows.items():
+        print(f"{path:6s} {r['valid_ppl']:9.2f} {r['test_ppl']:9.2f} {r['epochs']:6d} {r['steps']:7d} "
+              f"{r['wall_s']:7.0f} {r['peak_rss_mb']:8.0f} {r['load_before']:4.1f}/{r['load_after']:.1f}")
+    print(json.dumps({"benchmark": "ptb_60min", "preset": PRESET, "minutes": args.minutes, "paths": rows}))
+
+
+if __name__ == "__main__":
+    main()

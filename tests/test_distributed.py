@@ -1,0 +1,163 @@
+"""Data-parallel training under torchrun (2 processes, gloo, float64) against one process.
+
+One torchrun launch runs several ``unroll train`` commands (the launch costs seconds; the tiny
+runs don't). Each rank works in a folder of its own, so rank 1 writing anything would show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from unroll.cli import main
+from unroll.errors import UnrollError
+from unroll.train.distributed import Distributed
+
+TEXT = (
+    "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat.\n"
+    "to be or not to be, that is the question; whether tis nobler in the mind to suffer.\n"
+) * 5
+STEPS = 14  # about 11 updates per epoch at batch 8 x bptt 8: crosses an epoch end (state reset)
+
+# Runs every rank's argv lists in one process group, in float64, in the folder rank<RANK>/.
+WORKER = """
+import json, os, sys
+import torch
+torch.set_default_dtype(torch.float64)
+from unroll.cli import main
+from unroll.train.distributed import session
+os.chdir("rank" + os.environ["RANK"])
+with session("cpu"):
+    for argv in json.loads(sys.argv[1]):
+        code = main(argv)
+        if code:
+            sys.exit(code)
+"""
+
+
+def args(data: Path, out: str, steps: int = STEPS, **flags: object) -> list[str]:
+    argv = ["train", "--data", str(data), "--level", "char", "--batch-size", "8", "--bptt", "8",
+            "--random-bptt", "--eval-batch-size", "4", "--test-batch-size", "4", "--optimizer", "momentum",
+            "--lr", "0.5", "--clip", "0.5", "--schedule", "constant", "--epochs", "2", "--max-steps", str(steps),
+            "--emb-size", "8", "--hidden-size", "12", "--num-layers", "2", "--eval-every", "1", "--quiet",
+            "--out", out]
+    for k, v in flags.items():
+        argv += [f"--{k.replace('_', '-')}", str(v)]
+    return argv
+
+
+def in_float64(argv: list[str]) -> int:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return main(argv)
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def steps_records(run: Path) -> dict[int, dict]:
+    """The every-update evaluation records by update."""
+    return {r["step"]: r for r in records(run) if r["kind"] == "steps"}
+
+
+def assert_same_weights(a: Path, b: Path, tol: float) -> None:
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        np.testing.assert_allclose(wa[name], wb[name], rtol=0, atol=tol, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2-process runs in rank0/ (and nothing in rank1/), 1-process runs in single/."""
+    root = tmp_path_factory.mktemp("ddp")
+    data = root / "tiny.txt"
+    data.write_text(TEXT, encoding="utf-8")
+    for d in ("rank0", "rank1", "single"):
+        (root / d).mkdir()
+    (root / "worker.py").write_text(WORKER, encoding="utf-8")
+    jobs = [
+        args(data, "whole"),
+        args(data, "half", steps=STEPS // 2),  # resumed by one process below
+        args(data, "drop", dropout=0.3),
+        args(data, "drop_half", steps=STEPS // 2, dropout=0.3),
+        ["train", "--resume", "drop_half", "--max-steps", str(STEPS), "--quiet"],
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(root / "worker.py"), json.dumps(jobs)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    single = root / "single"
+    assert in_float64(args(data, str(single / "whole"))) == 0
+    assert in_float64(["train", "--resume", str(root / "rank0" / "half"), "--max-steps", str(STEPS), "--quiet"]) == 0
+    return root
+
+
+def test_two_ranks_of_batch_b_follow_one_process_of_batch_2b(runs):
+    """Same updates, same logged train loss (the whole batch's mean), same validation perplexity
+    (rank 0 evaluates), same tokens count: float64 leaves only the order of sums (~1e-12)."""
+    two, one = records(runs / "rank0" / "whole"), records(runs / "single" / "whole")
+    assert [r["kind"] for r in two] == [r["kind"] for r in one]
+    assert sum(r["kind"] == "steps" for r in two) == STEPS  # every update evaluated
+    assert any(r["kind"] == "epoch" for r in two)
+    for a, b in zip(two, one):
+        assert (a["step"], a["epoch"], a["tokens"]) == (b["step"], b["epoch"], b["tokens"])
+        for key in ("train_loss", "valid_loss", "lr"):
+            if a[key] is not None or b[key] is not None:
+                assert abs(a[key] - b[key]) < 1e-9, (a["step"], key, a[key], b[key])
+    curve = steps_records(runs / "rank0" / "whole")
+    assert curve[STEPS]["train_loss"] < curve[1]["train_loss"] - 0.3  # it did learn
+    assert_same_weights(runs / "rank0" / "whole", runs / "single" / "whole", 1e-9)
+
+
+def test_rank_other_than_0_writes_no_files(runs):
+    assert list((runs / "rank1").iterdir()) == []
+    assert sorted(p.name for p in runs.iterdir()) == ["rank0", "rank1", "single", "tiny.txt", "worker.py"]
+    for run in ("whole", "half", "drop", "drop_half"):
+        assert (runs / "rank0" / run / "trainer_state.json").is_file()
+
+
+def test_resume_on_two_ranks_restores_each_ranks_state(runs):
+    """With dropout each rank has its own random stream; the checkpoint holds all of them and
+    every rank's carried state (rank 1 reads nothing from disk: rank 0 sends it the checkpoint).
+    Equal up to the float32 rounding of the weights on reload."""
+    state = json.loads((runs / "rank0" / "drop_half" / "trainer_state.json").read_text())
+    assert state["world_size"] == 2 and len(state["rank_rng"]) == 2
+    assert_same_weights(runs / "rank0" / "drop", runs / "rank0" / "drop_half", 1e-5)
+    whole, resumed = (steps_records(runs / "rank0" / run) for run in ("drop", "drop_half"))
+    assert sorted(resumed) == sorted(whole) == list(range(1, STEPS + 1))
+    for step in whole:
+        for key in ("train_loss", "valid_loss"):
+            assert abs(whole[step][key] - resumed[step][key]) < 1e-6, (step, key)
+
+def test_resume_with_another_number_of_processes(runs):
+    """A 2-process checkpoint (hidden state saved as one [L, B, H] batch) resumed by one process
+    with the same global batch continues the same run."""
+    assert_same_weights(runs / "rank0" / "whole", runs / "rank0" / "half", 1e-5)
+    assert_same_weights(runs / "single" / "whole", runs / "rank0" / "half", 1e-5)
+
+
+def test_shards_are_contiguous_column_blocks():
+    data = np.arange(24).reshape(3, 8)
+    parts = [Distributed(rank, 2).shard_columns(data) for rank in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), data)
+    np.testing.assert_array_equal(parts[1], data[:, 4:])
+    h = torch.arange(2 * 8 * 3).reshape(2, 8, 3)
+    assert torch.equal(Distributed(1, 4).shard_state(h), h[:, 2:4])
+    with pytest.raises(UnrollError, match="does not split among 3 processes.*such as 6 or 9"):
+        Distributed(0, 3).shard_columns(data)

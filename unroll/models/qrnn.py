@@ -1,0 +1,102 @@
+"""A quasi-recurrent layer stack (QRNN, Bradbury et al. 2017, window 1, "fo-pooling").
+
+    x [T, B, in] ──one GEMM over all T*B rows──► z, f, o [T, B, H] each
+                                                 │  z = tanh, f = sigmoid, o = sigmoid
+      c_t = f_t * c_{t-1} + (1 - f_t) * z_t  ◄───┘  (elementwise: the only loop over time)
+      h_t = o_t * c_t
+
+Why: an LSTM multiplies by ``weight_hh`` at every time step, a [B, H] x [H, 4H] product too small
+to keep a CPU's matrix units busy. Here every matrix product leaves the time loop and becomes one
+big GEMM over ``T * B`` rows (the shape AMX bf16 likes), and what stays in the loop is one fused
+multiply-add per step on ``[B, H]``. AWD-QRNN matched AWD-LSTM on PTB (58.3 vs 58.8 test).
+
+Parameters per layer k, named like ``nn.LSTM``'s so checkpoints keep one naming scheme::
+
+    weight_ih_l{k}  [3H, in]   gate blocks z, f, o (f is block 1, as the LSTM's forget gate)
+    bias_ih_l{k}    [3H]
+
+The carried state is ``c [L, B, H]``. The gate GEMM follows autocast (bf16 on AMX); the
+recurrence always runs in float32 (or the parameters' dtype when that is wider).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from unroll.models.dropout import locked_dropout
+
+
+class _LinearScan(torch.autograd.Function):
+    """``c_t = a_t * c_{t-1} + b_t`` for t = 0..T-1 over ``[T, ...]``, from ``c0``.
+
+    Autograd through a Python loop would record 2 nodes per step; this records one for the
+    whole window, and the backward pass is the same recurrence run backwards in time:
+    ``g_t = dc_t + a_{t+1} * g_{t+1}``, then ``db = g``, ``da_t = g_t * c_{t-1}``, ``dc0 = a_0 * g_0``.
+    """
+
+    @staticmethod
+    def forward(ctx, a: Tensor, b: Tensor, c0: Tensor) -> Tensor:
+        c = torch.empty_like(b)
+        prev = c0
+        for t in range(b.size(0)):
+            prev = torch.addcmul(b[t], a[t], prev, out=c[t])
+        ctx.save_for_backward(a, c, c0)
+        return c
+
+    @staticmethod
+    def backward(ctx, dc: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        a, c, c0 = ctx.saved_tensors
+        g = torch.empty_like(dc)
+        nxt = dc[-1]
+        g[-1] = nxt
+        for t in range(dc.size(0) - 2, -1, -1):
+            nxt = torch.addcmul(dc[t], a[t + 1], nxt, out=g[t])
+        prev = torch.cat([c0.unsqueeze(0), c[:-1]])
+        return g * prev, g, a[0] * g[0]
+
+
+def linear_scan(a: Tensor, b: Tensor, c0: Tensor) -> Tensor:
+    """All states ``c [T, ...]`` of the recurrence ``c_t = a_t * c_{t-1} + b_t`` (see _LinearScan)."""
+    return _LinearScan.apply(a, b, c0)
+
+
+class QRNN(nn.Module):
+    """``num_layers`` QRNN layers; ``forward(x [T, B, in], c [L, B, H] | None) -> (h [T, B, H], c)``.
+
+    ``dropout`` acts between layers in training: one mask per sequence when ``locked``
+    (variational), else a fresh mask per step (Zaremba), as ``nn.LSTM``'s ``dropout`` does.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0, locked: bool = False):
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.dropout, self.locked = dropout, locked
+        for k in range(num_layers):
+            n_in = input_size if k == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size, n_in)))
+            self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size)))
+
+    def forward(self, x: Tensor, state: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``lengths [B]`` (trailing padding): each sequence's state is the one after its last real token."""
+        T, B = x.size(0), x.size(1)
+        ref = self.bias_ih_l0
+        scan_dtype = torch.promote_types(ref.dtype, torch.float32)
+        if state is None:
+            state = torch.zeros(self.num_layers, B, self.hidden_size, dtype=scan_dtype, device=x.device)
+        finals = []
+        for k in range(self.num_layers):
+            if k > 0 and self.training and self.dropout > 0:
+                x = locked_dropout(x, self.dropout, True) if self.locked else F.dropout(x, self.dropout, True)
+            gates = F.linear(x, getattr(self, f"weight_ih_l{k}"), getattr(self, f"bias_ih_l{k}")).to(scan_dtype)
+            z, f, o = gates.chunk(3, dim=-1)
+            f = torch.sigmoid(f)
+            c = linear_scan(f, (1 - f) * torch.tanh(z), state[k].to(scan_dtype))
+            x = torch.sigmoid(o) * c
+            if lengths is None:
+                finals.append(c[-1])
+            else:
+                last = (lengths.to(x.device) - 1).clamp(min=0)
+                finals.append(c[last, torch.arange(B, device=x.device)])
+        return x, torch.stack(finals)
