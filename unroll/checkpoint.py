@@ -106,16 +106,21 @@ def load_checkpoint(directory: str | os.PathLike) -> Checkpoint:
         )
     model = ModelConfig.from_dict(config["model"])
     vocab = read_json(directory / VOCAB)
+    params = read_weights(directory)
+    _check_params(params, model, directory)
+    extra = {k: v for k, v in config.items() if k not in ("format", "version", "model")}
+    return Checkpoint(params=params, model=model, vocab=vocab, extra=extra)
+
+
+def read_weights(directory: Path) -> dict[str, np.ndarray]:
+    """The arrays in ``directory/model.safetensors`` (no pickle), or a one-line CheckpointError."""
     path = directory / WEIGHTS
     if not path.is_file():
         raise CheckpointError(f"{path}: missing weights file")
     try:
-        params = st_load(path.read_bytes())
+        return st_load(path.read_bytes())
     except (SafetensorError, ValueError, OSError) as e:
         raise CheckpointError(f"{path}: corrupt or truncated weights file ({e})") from None
-    _check_params(params, model, directory)
-    extra = {k: v for k, v in config.items() if k not in ("format", "version", "model")}
-    return Checkpoint(params=params, model=model, vocab=vocab, extra=extra)
 
 
 def read_json(path: Path) -> dict[str, Any]:

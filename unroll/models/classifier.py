@@ -29,13 +29,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from unroll.checkpoint import CONFIG, FORMAT, VERSION, VOCAB, WEIGHTS, Checkpoint, read_json
+from unroll.checkpoint import CONFIG, FORMAT, VERSION, VOCAB, WEIGHTS, Checkpoint, read_json, read_weights
 from unroll.classify_config import ClassifierConfig
 from unroll.config import GATES, ModelConfig
 from unroll.errors import CheckpointError
@@ -94,7 +92,7 @@ class Classifier(nn.Module):
 
     def pool(self, out: Tensor, lengths: Tensor) -> Tensor:
         """One feature vector ``[B, F]`` per example from the outputs ``[T, B, F]`` at its real steps."""
-        out = out.float()  # sums over hundreds of steps: not in bf16
+        out = out.to(torch.promote_types(out.dtype, torch.float32))  # sums over hundreds of steps: not in bf16
         mask = (torch.arange(out.size(0), device=out.device)[:, None] < lengths[None, :]).unsqueeze(-1)
         if self.cfg.pooling == "mean":  # the tutorial: (h * mask).sum(0) / mask.sum(0)
             return (out * mask).sum(0) / lengths[:, None].to(out.dtype)
@@ -203,17 +201,11 @@ def read_classifier(directory: str | os.PathLike) -> ClassifierCheckpoint:
         raise CheckpointError(f"{directory / CONFIG}: incomplete classifier config ({type(e).__name__}: {e})") from None
     if len(labels) != cfg.num_classes or len(vocab) != cfg.vocab_size:
         raise CheckpointError(f"{directory}: labels / vocabulary do not match the classifier config")
-    path = directory / WEIGHTS
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing weights file")
-    try:
-        params = st_load(path.read_bytes())
-    except (SafetensorError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path}: corrupt or truncated weights file ({e})") from None
+    params = read_weights(directory)
     expected, got = parameter_shapes(cfg), {k: tuple(v.shape) for k, v in params.items()}
     if got != expected:
         wrong = sorted(set(got.items()) ^ set(expected.items()))[:3]
-        raise CheckpointError(f"{path}: parameters do not match the classifier config (first differences: {wrong})")
+        raise CheckpointError(f"{directory / WEIGHTS}: parameters do not match the classifier config (first differences: {wrong})")
     extra = {k: v for k, v in config.items() if k not in ("format", "version", "task", "classifier", "labels", "text")}
     return ClassifierCheckpoint(cfg, params, vocab, labels, text, extra)
 

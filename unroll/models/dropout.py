@@ -12,7 +12,6 @@ All masks are scaled by 1 / (1 - p) so nothing changes at evaluation time.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -26,7 +26,6 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, save_checkpoint
 from unroll.config import ModelConfig
-from unroll.errors import UnrollError
 from unroll.init import init_params
 from unroll.models.dropout import embedding_dropout, locked_dropout, locked_mask
 from unroll.models.loss import linear_cross_entropy
