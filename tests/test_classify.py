@@ -19,6 +19,7 @@ from unroll.models.classifier import Classifier, load_classifier, parameter_shap
 from unroll.text import TextSpec, Vocab
 from unroll.train import classify as classify_module
 from unroll.train.classify import resume_classifier, train_classifier
+from unroll.train.metrics import read_metrics
 from unroll.use.classify import predict_probs, predict_texts
 
 FILLER = "the movie film plot actor scene story was it and a of to is this".split()
@@ -87,6 +88,9 @@ def test_learns_the_synthetic_task_and_round_trips(tmp_path):
     best = read_classifier(result.best_dir)
     assert best.labels == ["neg", "pos"] and best.extra["results"]["valid_err"] == result.errors["valid_err"]
     assert len(best.extra["results"]["history_errs"]) == 6
+    curve = [r for r in read_metrics(result.out / "metrics.jsonl") if r["kind"] == "valid"]
+    assert curve[-1]["train_err"] < 0.2 < curve[0]["train_err"]  # the training batches' running error
+    assert result.curve.read_bytes()[:4] == b"\x89PNG"
     model, ckpt = load_classifier(result.best_dir)
     again, _ = load_classifier(result.best_dir)
     for (name, p), q in zip(model.state_dict().items(), again.state_dict().values()):

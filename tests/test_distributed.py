@@ -1,20 +1,19 @@
 """Data-parallel training under torchrun (2 processes, gloo, float64) against one process.
 
-One torchrun launch runs several ``unroll train`` commands (the launch costs seconds; the tiny
-runs don't). Each rank works in a folder of its own, so rank 1 writing anything would show.
+One torchrun launch (``ddp_launch.torchrun``) runs several ``unroll train`` commands (the launch
+costs seconds; the tiny runs don't). Each rank works in a folder of its own, so rank 1 writing
+anything would show.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from ddp_launch import torchrun
 from safetensors.numpy import load_file
 
 from unroll.cli import main
@@ -26,21 +25,6 @@ TEXT = (
     "to be or not to be, that is the question; whether tis nobler in the mind to suffer.\n"
 ) * 5
 STEPS = 14  # about 11 updates per epoch at batch 8 x bptt 8: crosses an epoch end (state reset)
-
-# Runs every rank's argv lists in one process group, in float64, in the folder rank<RANK>/.
-WORKER = """
-import json, os, sys
-import torch
-torch.set_default_dtype(torch.float64)
-from unroll.cli import main
-from unroll.train.distributed import session
-os.chdir("rank" + os.environ["RANK"])
-with session("cpu"):
-    for argv in json.loads(sys.argv[1]):
-        code = main(argv)
-        if code:
-            sys.exit(code)
-"""
 
 
 def args(data: Path, out: str, steps: int = STEPS, **flags: object) -> list[str]:
@@ -85,9 +69,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ddp")
     data = root / "tiny.txt"
     data.write_text(TEXT, encoding="utf-8")
-    for d in ("rank0", "rank1", "single"):
-        (root / d).mkdir()
-    (root / "worker.py").write_text(WORKER, encoding="utf-8")
+    (root / "single").mkdir()
     jobs = [
         args(data, "whole"),
         args(data, "half", steps=STEPS // 2),  # resumed by one process below
@@ -95,13 +77,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         args(data, "drop_half", steps=STEPS // 2, dropout=0.3),
         ["train", "--resume", "drop_half", "--max-steps", str(STEPS), "--quiet"],
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(root / "worker.py"), json.dumps(jobs)],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    torchrun(root, jobs)
     single = root / "single"
     assert in_float64(args(data, str(single / "whole"))) == 0
     assert in_float64(["train", "--resume", str(root / "rank0" / "half"), "--max-steps", str(STEPS), "--quiet"]) == 0
@@ -127,7 +103,7 @@ def test_two_ranks_of_batch_b_follow_one_process_of_batch_2b(runs):
 
 def test_rank_other_than_0_writes_no_files(runs):
     assert list((runs / "rank1").iterdir()) == []
-    assert sorted(p.name for p in runs.iterdir()) == ["rank0", "rank1", "single", "tiny.txt", "worker.py"]
+    assert sorted(p.name for p in runs.iterdir()) == ["rank0", "rank1", "single", "tiny.txt"]
     for run in ("whole", "half", "drop", "drop_half"):
         assert (runs / "rank0" / run / "trainer_state.json").is_file()
 

@@ -37,6 +37,14 @@ def test_folder_per_class_and_split_folders(tmp_path):
     assert set(raw) == {"train", "test"} and raw["test"] == [("c", "x")]
 
 
+def test_unsup_folder_of_an_aclimdb_tree_is_not_a_class(tmp_path):
+    write_class_folders(tmp_path / "aclImdb" / "train", [("fine", "pos"), ("poor", "neg"), ("no label", "unsup")])
+    write_class_folders(tmp_path / "aclImdb" / "test", [("good", "pos"), ("bad", "neg")])
+    (tmp_path / "aclImdb" / "imdb.vocab").write_text("the\n", encoding="utf-8")
+    raw = read_labeled(tmp_path / "aclImdb")
+    assert sorted(raw["train"]) == [("fine", "pos"), ("poor", "neg")] and len(raw["test"]) == 2
+
+
 def test_csv_and_tsv_with_named_columns(tmp_path):
     csv_path = tmp_path / "d.csv"
     csv_path.write_text('id,review,stars\n1,"Loved it, truly",5\n2,Hated it,1\n\n', encoding="utf-8")

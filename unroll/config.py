@@ -193,12 +193,39 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25,
                     schedule="plateau", lr_decay=0.25, epochs=40, time_budget=3600.0, precision="bf16"),
     ),
+    # Best PTB perplexity in 60 minutes of wall time on a 2-core CPU (evaluation included).
+    # Why these settings:
+    # - The recipe of the plain loop that reaches test 78.68 in 60 minutes here (BASELINES.md), kept
+    #   because it is known to converge: tied 2x650 LSTM (tying: 80.97 -> 75.96 test in the PyTorch
+    #   example), dropout 0.5, SGD lr 20 / clip 0.25 on the mean loss, lr / 4 when validation stalls.
+    # - The gain is speed, so more epochs fit in the hour: bf16 autocast on AMX, the fused
+    #   decoder + loss (unroll.models.loss; half the FLOPs of a 650-wide model are in the output
+    #   layer), fused SGD and multi-tensor clipping.
+    # - The cell stays LSTM: in a 4-minute side-by-side at equal wall time a 3x650 qrnn (1.3x the
+    #   steps per second) reached valid ppl 628 against the LSTM's 456; per step it learns slower.
+    # - Validation with batch 20 instead of 10: same perplexity within noise, half the evaluation
+    #   time, which the budget would otherwise take from training (one evaluation per epoch).
+    # - epochs is only a ceiling: the time budget ends the run (the plateau rule has no horizon
+    #   to plan for, unlike cosine, and is what the baseline used).
+    "ptb-cpu-60min": Preset(
+        "Best PTB perplexity in 60 minutes on a 2-core CPU: tied 2x650 LSTM, dropout 0.5, bf16, fused loss",
+        dict(cell="lstm", emb_size=650, hidden_size=650, num_layers=2, dropout=0.5, tie_weights=True,
+             init_scale=0.1),
+        TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25,
+                    schedule="plateau", lr_decay=0.25, epochs=100, time_budget=3600.0, precision="bf16",
+                    eval_batch_size=20),
+    ),
+    # Targets here (benchmarks/shakespeare_char.py): valid < 1.886 nats/char within 71 s (nanoGPT's
+    # CPU recipe) and <= 1.47 within 15 minutes, 90/10 split. bf16 autocast: the LSTM runs on
+    # oneDNN's bf16 kernels (AMX), ~1.6x the fp32 tokens/s here at equal quality; the cosine
+    # schedule ends at the time budget when one is given (--time-budget 71s / 15m), so a short run
+    # still anneals. Not yet checked against the targets on a quiet machine (the lead runs it).
     "shakespeare-char": Preset(
-        "Tiny Shakespeare, characters: 2x512 LSTM, dropout 0.2, Adam with warmup + cosine",
+        "Tiny Shakespeare, characters: 2x512 LSTM, dropout 0.2, bf16, Adam with warmup + cosine",
         dict(cell="lstm", emb_size=128, hidden_size=512, num_layers=2, dropout=0.2, init="fan_in"),
         TrainConfig(data="tinyshakespeare", level="char", batch_size=32, bptt=128, optimizer="adam", lr=3e-3,
                     clip=1.0, schedule="cosine", warmup_steps=100, min_lr=1e-4, epochs=10,
-                    eval_batch_size=32, test_batch_size=32),
+                    eval_batch_size=32, test_batch_size=32, precision="bf16"),
     ),
     "char-cpu": Preset(
         "A small character LSTM that learns in minutes on a laptop CPU (what `unroll demo` trains)",

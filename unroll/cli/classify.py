@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from unroll.classify_config import CLASSIFY_PRESETS, ClassifierConfig, ClassifyConfig
-from unroll.cli.train import _add_field_flags, _collect, parse_duration
+from unroll.cli.train import add_field_flags, field_overrides, parse_duration
 from unroll.errors import UnrollError
 
 MODEL_PREFIX, TRAIN_PREFIX = "cmodel__", "ctrain__"
@@ -33,8 +33,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a classifier",
         description="Train a classifier from --preset imdb-lstm or on --data imdb | DIR | FILE.csv; any setting below "
-        "overrides. DIR holds one folder of .txt files per class (or train/valid/test folders of those); a CSV/TSV has "
-        "a header row with text and label columns. Without a valid split, valid_portion of train is held out.",
+        "overrides. DIR holds one folder of .txt files per class (or train/valid/test folders of those; an unsup "
+        "folder, as in aclImdb, is skipped); a CSV/TSV has a header row with text and label columns. Without a valid "
+        "split, valid_portion of train is held out.",
         epilog="examples:\n  unroll classify train --preset imdb-lstm --out runs/imdb\n"
         "  unroll classify train --data reviews.csv --text-column review --label-column stars --out runs/stars\n"
         "  unroll classify train --preset imdb-lstm --init-from runs/imdb-lm/best --out runs/imdb-warm\n"
@@ -48,7 +49,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    help="CSV/TSV column with the text (default: text)")
     p.add_argument("--label-column", dest=TRAIN_PREFIX + "label_column", metavar="NAME", default=argparse.SUPPRESS,
                    help="CSV/TSV column with the label (default: label)")
-    p.add_argument("--out", metavar="DIR", help="run directory: resumable checkpoint, best/, metrics.jsonl")
+    p.add_argument("--out", metavar="DIR", help="run directory: resumable checkpoint, best/, metrics.jsonl, curve.png")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--init-from", metavar="LMDIR", help="start from a trained language model's vocabulary, "
                    "embedding and LSTM weights (Dai & Le 2015); its cell and sizes are used")
@@ -59,9 +60,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     p.add_argument("--show-config", action="store_true", help="print the resolved settings as JSON and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-validation lines")
-    _add_field_flags(p.add_argument_group("model settings (override the preset)"), ClassifierConfig, MODEL_PREFIX,
+    add_field_flags(p.add_argument_group("model settings (override the preset)"), ClassifierConfig, MODEL_PREFIX,
                      {"vocab_size", "num_classes"})
-    _add_field_flags(p.add_argument_group("training settings (override the preset)"), ClassifyConfig, TRAIN_PREFIX, _MAIN)
+    add_field_flags(p.add_argument_group("training settings (override the preset)"), ClassifyConfig, TRAIN_PREFIX, _MAIN)
     p.set_defaults(func=run_train)
 
 
@@ -96,15 +97,23 @@ def _register_predict(sub: argparse._SubParsersAction) -> None:
 # ---- train -------------------------------------------------------------------------------
 
 def run_train(args: argparse.Namespace) -> int:
+    from unroll.train.distributed import session
+
+    with session(args.device):  # under torchrun: join the other processes for the run
+        return _run_train(args)
+
+
+def _run_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from unroll.train.classify import resume_classifier, train_classifier
+    from unroll.train.distributed import current
 
     if args.list_presets:
         for name, preset in CLASSIFY_PRESETS.items():
             print(f"{name:<12} {preset.description}")
         return 0
-    model_over, train_over = _collect(args, MODEL_PREFIX), _collect(args, TRAIN_PREFIX)
+    model_over, train_over = field_overrides(args, MODEL_PREFIX), field_overrides(args, TRAIN_PREFIX)
     echo = None if args.quiet else (lambda line: tqdm.write(line, file=sys.stdout))
     if args.resume:
         if args.preset or model_over or args.init_from:
@@ -121,6 +130,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise UnrollError("--out DIR is required: where to write the checkpoint and metrics")
         result = train_classifier(cfg, model, args.out, init_from=args.init_from, device=args.device,
                                   progress=not args.quiet, echo=echo)
+    if not current(args.device).is_main:  # rank 0 reports for all
+        return 130 if result.stopped == "interrupted" else 0
     if result.stopped == "interrupted":
         print(f"unroll: interrupted; checkpoint saved, continue with: unroll classify train --resume {result.out}",
               file=sys.stderr)
@@ -128,7 +139,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"stopped: {result.stopped} after {result.updates} updates, {result.epoch} epochs, {result.elapsed:.0f}s")
     if result.errors:
         print("best parameters: " + " | ".join(f"{k.removesuffix('_err')} error {v:.4f}" for k, v in result.errors.items()))
-    print(f"checkpoint: {result.best_dir} (best), {result.out} (last, resumable)")
+    print(f"checkpoint: {result.best_dir} (best), {result.out} (last, resumable); curve: {result.curve}")
     return 0
 
 

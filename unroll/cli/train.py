@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     p.add_argument("--show-config", action="store_true", help="print the resolved settings as JSON and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-evaluation lines")
-    _add_field_flags(p.add_argument_group("model settings (override the preset)"), ModelConfig, MODEL_PREFIX, {"vocab_size"})
-    _add_field_flags(p.add_argument_group("training settings (override the preset)"), TrainConfig, TRAIN_PREFIX, _MAIN)
+    add_field_flags(p.add_argument_group("model settings (override the preset)"), ModelConfig, MODEL_PREFIX, {"vocab_size"})
+    add_field_flags(p.add_argument_group("training settings (override the preset)"), TrainConfig, TRAIN_PREFIX, _MAIN)
     p.set_defaults(func=run)
 
 
@@ -70,8 +70,8 @@ def _run(args: argparse.Namespace) -> int:
         for name, preset in PRESETS.items():
             print(f"{name:<18} {preset.description}")
         return 0
-    model_over = _collect(args, MODEL_PREFIX)
-    train_over = _collect(args, TRAIN_PREFIX)
+    model_over = field_overrides(args, MODEL_PREFIX)
+    train_over = field_overrides(args, TRAIN_PREFIX)
     echo = None if args.quiet else (lambda line: tqdm.write(line, file=sys.stdout))
     if args.resume:
         if args.preset or model_over:
@@ -133,11 +133,12 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def _collect(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+def field_overrides(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """The config fields given as flags (those :func:`add_field_flags` added under ``prefix``)."""
     return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)}
 
 
-def _add_field_flags(group: argparse._ArgumentGroup, cls: type, prefix: str, skip: set[str]) -> None:
+def add_field_flags(group: argparse._ArgumentGroup, cls: type, prefix: str, skip: set[str]) -> None:
     """One flag per dataclass field, typed from its annotation, help from its source comment."""
     hints = typing.get_type_hints(cls)
     docs = _field_comments(cls)

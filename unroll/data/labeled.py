@@ -6,6 +6,9 @@ encoded as the classic LSTM sentiment tutorial's ``imdb.py`` does.
                                   reviews/{train,valid,test}/<class>/*.txt -> those splits
     read_labeled("data.csv")      header row; --text-column / --label-column -> {"all": [...]}
 
+A class folder named ``unsup`` is skipped: it holds unlabeled examples, as in an extracted
+``aclImdb/train/unsup`` (so ``read_labeled("aclImdb")`` gives pos and neg only).
+
 ``training_splits`` holds out a seeded ``valid_portion`` of train (or of "all") for validation,
 and ``load_labeled`` tokenizes (``TextSpec``), builds the vocabulary from train (``n_words``,
 ``<unk>`` included) and applies ``maxlen``: drop longer training examples (the tutorial) or cut
@@ -32,6 +35,7 @@ from unroll.text import UNK, TextSpec, Vocab
 
 Example = tuple[str, str]  # (text, label)
 SPLITS = ("train", "valid", "test")
+UNLABELED = "unsup"  # a folder of unlabeled examples (aclImdb's), not a class
 _BREAKS = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
@@ -80,8 +84,8 @@ def _subdirs(path: Path) -> list[Path]:
 
 
 def _read_class_folders(path: Path, encoding: str | None) -> list[Example]:
-    """``path/<class>/*.txt``: one example a file, the folder name its label."""
-    classes = _subdirs(path)
+    """``path/<class>/*.txt``: one example a file, the folder name its label (``unsup`` skipped)."""
+    classes = [d for d in _subdirs(path) if d.name != UNLABELED]
     if not classes:
         raise DataError(f"{path}: no class folders; expected {path}/<class>/*.txt, one folder per class")
     examples = []

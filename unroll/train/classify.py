@@ -8,8 +8,14 @@
 
 At the end the best parameters are measured on train, valid and test, and those errors and the
 history are written into ``best/config.json`` ("results"). The run directory also holds a
-resumable checkpoint (``trainer_state.*``, written after every validation and when the run stops)
-and ``metrics.jsonl``. Ctrl-C finishes the current update, saves and stops.
+resumable checkpoint (``trainer_state.*``, written after every validation and when the run stops),
+``metrics.jsonl`` and ``curve.png`` (train, valid and test error per validation; the train error
+is the running one of the training batches, dropout on). Ctrl-C finishes the current update,
+saves and stops.
+
+Under torchrun (see ``unroll/train/distributed.py``) every rank takes its share of each global
+batch's examples and DDP averages the gradients, so N processes follow one process with the same
+``batch_size`` update for update; rank 0 alone measures the errors, prints and writes files.
 """
 
 from __future__ import annotations
@@ -30,7 +36,6 @@ from unroll.classify_config import ClassifierConfig, ClassifyConfig
 from unroll.data.batching import SentenceBatch, sentence_batches
 from unroll.data.labeled import LabeledData, classify_spec, load_labeled
 from unroll.errors import CheckpointError, TrainingDiverged, UnrollError
-from unroll.models import resolve_device
 from unroll.models.classifier import (
     ENCODER_FIELDS,
     Classifier,
@@ -40,7 +45,8 @@ from unroll.models.classifier import (
     warm_start,
 )
 from unroll.text import TextSpec, Vocab
-from unroll.train.metrics import METRICS, MetricsLog
+from unroll.train import distributed
+from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
 from unroll.train.state import (
     from_json_and_tensors,
     has_trainer_state,
@@ -48,12 +54,13 @@ from unroll.train.state import (
     save_trainer_state,
     to_json_and_tensors,
 )
-from unroll.train.trainer import _sigint_sets_flag, seed_everything
+from unroll.train.trainer import interruptible, seed_everything
 from unroll.use.classify import pred_error
 
 BEST = "best"
 # What a resumed run may change: how long it goes on and how it is watched.
 RESUMABLE = {"max_epochs", "time_budget", "patience", "disp_freq", "valid_batch_size", "history_test"}
+PLOT_EVERY = 60.0  # seconds between redraws of the learning curve after validations (drawing takes a moment)
 
 
 @dataclass
@@ -71,6 +78,10 @@ class ClassifyResult:
     @property
     def best_dir(self) -> Path:
         return self.out / BEST
+
+    @property
+    def curve(self) -> Path:
+        return self.out / CURVE
 
 
 def build_optimizer(cfg: ClassifyConfig, params: Any) -> torch.optim.Optimizer:
@@ -104,12 +115,13 @@ def train_classifier(
     from unroll.checkpoint import load_checkpoint
 
     out = Path(out)
-    if has_trainer_state(out):
+    dist = distributed.current(device)
+    if dist.from_main(lambda: has_trainer_state(out)):  # rank 0's disk holds the run
         raise UnrollError(f"{out} already holds a training run; continue it with --resume {out} or choose another --out")
     settings = dict(model or {})
     lm = spec = vocab = None
     if init_from is not None:
-        lm = load_checkpoint(init_from)
+        lm = dist.from_main(lambda: load_checkpoint(init_from))
         if "text" not in lm.extra:
             raise CheckpointError(f"{init_from}: config.json has no 'text' settings; cannot tokenize like the language model")
         encoder = encoder_from_lm(lm.model)
@@ -125,7 +137,8 @@ def train_classifier(
         copied = warm_start(trainer.model, lm)
         trainer.init_from = str(Path(init_from).resolve())
         trainer.echo(f"warm start from {init_from}: copied {len(copied)} tensors (embedding and recurrent weights)")
-    trainer.metrics.truncate(0)
+    if trainer.dist.is_main:
+        trainer.metrics.truncate(0)  # a fresh run starts a fresh log
     return trainer.run()
 
 
@@ -141,8 +154,7 @@ def resume_classifier(
     fixed = sorted(set(overrides or {}) - RESUMABLE)
     if fixed:
         raise UnrollError(f"{', '.join(fixed)} cannot change when resuming; only {', '.join(sorted(RESUMABLE))} can")
-    ckpt = read_classifier(out)
-    meta, tensors = load_trainer_state(out)
+    ckpt, meta, tensors = distributed.current(device).from_main(lambda: (read_classifier(out), *load_trainer_state(out)))
     if "train" not in ckpt.extra:
         raise CheckpointError(f"{out / 'config.json'}: has no training settings to resume with")
     cfg = ClassifyConfig.from_dict({**ckpt.extra["train"], **(overrides or {})})
@@ -159,11 +171,12 @@ def resume_classifier(
 def _load_data(cfg: ClassifyConfig, spec: TextSpec | None, vocab: Vocab | None,
                labels: list[str] | None = None) -> tuple[ClassifyConfig, LabeledData]:
     """The labeled data the config names; a path is made absolute so that a resume finds it anywhere."""
-    data = load_labeled(
-        cfg.data, spec=spec or classify_spec(cfg.level, cfg.lower), vocab=vocab, labels=labels, n_words=cfg.n_words,
-        maxlen=cfg.maxlen, overlong=cfg.overlong, valid_portion=cfg.valid_portion, seed=cfg.seed,
-        text_column=cfg.text_column, label_column=cfg.label_column,
-    )
+    with distributed.current().main_first():  # rank 0 downloads into the cache, if needed, alone
+        data = load_labeled(
+            cfg.data, spec=spec or classify_spec(cfg.level, cfg.lower), vocab=vocab, labels=labels, n_words=cfg.n_words,
+            maxlen=cfg.maxlen, overlong=cfg.overlong, valid_portion=cfg.valid_portion, seed=cfg.seed,
+            text_column=cfg.text_column, label_column=cfg.label_column,
+        )
     if Path(cfg.data).exists():
         cfg = replace(cfg, data=str(Path(cfg.data).resolve()))
     return cfg, data
@@ -175,11 +188,14 @@ class ClassifyTrainer:
     def __init__(self, cfg: ClassifyConfig, model_cfg: ClassifierConfig, data: LabeledData, out: Path,
                  device: str | None = None, progress: bool = False, echo: Callable[[str], None] | None = None):
         self.cfg, self.data, self.out = cfg, data, Path(out)
-        self.device = resolve_device(device)
-        self.progress = progress
-        self.echo = echo or (lambda line: None)
+        self.dist = distributed.current(device)  # rank and device under torchrun; one process otherwise
+        self.device = self.dist.device
+        self.progress = progress and self.dist.is_main
+        self.echo = (echo if self.dist.is_main else None) or (lambda line: None)
         seed_everything(cfg.seed)
         self.model = Classifier(model_cfg).to(self.device)
+        self.ddp = self.dist.wrap(self.model)  # the training forward; under torchrun DDP averages gradients
+        self.dist.reseed(cfg.seed)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self.metrics = MetricsLog(self.out / METRICS)
         self.init_from: str | None = None
@@ -191,23 +207,26 @@ class ClassifyTrainer:
         self.history: list[list[float | None]] = []  # [valid error, test error] per validation
         self.best_valid = math.inf
         self.bad_evals = 0
-        self.loss_sum, self.loss_count = 0.0, 0  # training loss since the last validation
+        self.loss_sum, self.err_sum, self.loss_count = 0.0, 0.0, 0  # training batches since the last validation
         self.eval_seconds = 0.0  # how long the last validation took (kept free at the time budget)
         self.interrupted = False
         self._session_start = 0.0
+        self._plotted = 0.0  # when the learning curve was last drawn
 
     # ---- the loop ------------------------------------------------------------------------
     def run(self) -> ClassifyResult:
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
         torch.set_flush_denormal(True)  # denormals slow CPU training down several times
-        self._session_start = time.perf_counter()
+        self._session_start = self._plotted = time.perf_counter()
         self.echo(self._describe())
-        with _sigint_sets_flag(self):
+        with interruptible(self):
             stopped = self._loop()
             if stopped in ("finished", "time_budget") and self.loss_count:
                 self._validate()  # the updates since the last validation count too
-            self._save()
-        errors = self._final_errors() if stopped != "interrupted" and (self.out / BEST).is_dir() else {}
+            self._save(plot=True)
+        errors = self.dist.from_main(  # rank 0 measures, as at every validation
+            lambda: self._final_errors() if stopped != "interrupted" and (self.out / BEST).is_dir() else {})
         return ClassifyResult(self.out, stopped, self.epoch, self.updates, self._elapsed(), errors, self.history)
 
     def _loop(self) -> str:
@@ -217,7 +236,7 @@ class ClassifyTrainer:
             bar = _Bar(self, len(batches))
             try:
                 while self.batch < len(batches):
-                    stopped = self._should_stop()
+                    stopped = self.dist.agree(self._should_stop())  # one decision for all ranks
                     if stopped:
                         return stopped
                     loss = self._step(batches[self.batch])
@@ -247,17 +266,22 @@ class ClassifyTrainer:
 
     def _step(self, batch: SentenceBatch) -> float:
         cfg = self.cfg
+        mine, weight = self.dist.share(len(batch.index))  # under torchrun: this rank's examples of the batch
+        if len(mine) < len(batch.index):
+            batch = _examples(batch, mine)
         x = torch.from_numpy(batch.tokens).to(self.device)
         y = torch.from_numpy(self.data.y["train"][batch.index]).to(self.device)
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            logits = self.model(x, torch.from_numpy(batch.lengths))
-        loss = F.cross_entropy(logits.float(), y)
-        if cfg.decay_c:  # the tutorial's weight decay: on the classifier weights U only
+            logits = self.ddp(x, torch.from_numpy(batch.lengths))
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32; float64 stays
+        loss = F.cross_entropy(logits, y) * weight
+        if cfg.decay_c:  # the tutorial's weight decay on the classifier weights U (every rank adds it; DDP averages)
             loss = loss + cfg.decay_c * self.model.classifier.weight.pow(2).sum()
-        value = loss.item()
+        value = self.dist.mean_item(loss)  # the whole batch's mean loss, on every rank
         if not math.isfinite(value):
             raise TrainingDiverged(f"training diverged: loss {value} at update {self.updates}; lower --lr or set --clip")
+        error = self.dist.mean_item((logits.detach().argmax(-1) != y).to(logits.dtype).mean() * weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
@@ -265,6 +289,7 @@ class ClassifyTrainer:
         self.optimizer.step()
         self.updates += 1
         self.loss_sum += value
+        self.err_sum += error
         self.loss_count += 1
         return value
 
@@ -278,22 +303,27 @@ class ClassifyTrainer:
     def _validate(self) -> bool:
         """Valid (and test) error; a new best saves best/; returns True when patience ran out."""
         t0 = time.perf_counter()
-        valid = self._error("valid")
-        test = self._error("test") if self.cfg.history_test and "test" in self.data.x else None
+        with_test = self.cfg.history_test and "test" in self.data.x
+        valid, test = self.dist.from_main(  # rank 0 measures alone: exactly one process's errors
+            lambda: (self._error("valid"), self._error("test") if with_test else None))
         self.history.append([valid, test])
         best = valid < self.best_valid
         if best:
             self.best_valid, self.bad_evals = valid, 0
-            save_classifier(self.model, self.out / BEST, self.data.vocab, self.data.labels, self.data.text, self._extra())
+            if self.dist.is_main:
+                save_classifier(self.model, self.out / BEST, self.data.vocab, self.data.labels, self.data.text, self._extra())
         else:
             self.bad_evals += 1
         self.eval_seconds = time.perf_counter() - t0
         train_loss = self.loss_sum / self.loss_count if self.loss_count else None
-        self.loss_sum, self.loss_count = 0.0, 0
-        self.metrics.write({"kind": "valid", "epoch": self.epoch, "update": self.updates, "elapsed": round(self._elapsed(), 3),
-                            "train_loss": train_loss, "valid_err": valid, "test_err": test, "best": best})
+        train_err = self.err_sum / self.loss_count if self.loss_count else None
+        self.loss_sum, self.err_sum, self.loss_count = 0.0, 0.0, 0
+        if self.dist.is_main:
+            self.metrics.write({"kind": "valid", "epoch": self.epoch, "update": self.updates,
+                                "elapsed": round(self._elapsed(), 3), "train_loss": train_loss, "train_err": train_err,
+                                "valid_err": valid, "test_err": test, "best": best})
         test_txt = f" | test err {test:.4f}" if test is not None else ""
-        loss_txt = f" | train loss {train_loss:.4f}" if train_loss is not None else ""
+        loss_txt = f" | train loss {train_loss:.4f} err {train_err:.4f}" if train_loss is not None else ""
         self.echo(f"epoch {self.epoch} | update {self.updates}{loss_txt} | valid err {valid:.4f}{test_txt}"
                   f"{' *' if best else ''} | {self._elapsed():.0f}s")
         self._save()
@@ -317,18 +347,30 @@ class ClassifyTrainer:
             extra["init_from"] = self.init_from
         return extra
 
-    def _save(self) -> None:
-        """The resumable checkpoint: model files first, the trainer state last (see train/state.py)."""
+    def _save(self, plot: bool = False) -> None:
+        """The resumable checkpoint: model files first, the trainer state last (see train/state.py);
+        then the learning curve (with ``plot``, else at most every PLOT_EVERY seconds). Under
+        torchrun every rank sends its dropout RNG; rank 0 writes."""
+        rank_rng = self.dist.gather_rng()
+        if not self.dist.is_main:
+            return
         save_classifier(self.model, self.out, self.data.vocab, self.data.labels, self.data.text, self._extra())
         tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
         meta = {
             "epoch": self.epoch, "batch": self.batch, "updates": self.updates, "elapsed": self._elapsed(),
             "history": self.history, "best_valid": self.best_valid if math.isfinite(self.best_valid) else None,
-            "bad_evals": self.bad_evals, "loss_sum": self.loss_sum, "loss_count": self.loss_count,
-            "eval_seconds": self.eval_seconds, "metrics_lines": self.metrics.lines,
+            "bad_evals": self.bad_evals, "loss_sum": self.loss_sum, "err_sum": self.err_sum,
+            "loss_count": self.loss_count, "eval_seconds": self.eval_seconds, "metrics_lines": self.metrics.lines,
             "optimizer": to_json_and_tensors(self.optimizer.state_dict(), "optimizer", tensors),
+            "world_size": self.dist.world_size, "rank_rng": to_json_and_tensors(rank_rng, "rank_rng", tensors),
         }
         save_trainer_state(self.out, meta, tensors)
+        if plot or time.perf_counter() - self._plotted >= PLOT_EVERY:
+            records = read_metrics(self.metrics.path) if self.metrics.path.is_file() else []
+            if records:
+                plot_curve(records, self.out / CURVE, title=self.out.name, metric="err", x="update",
+                           splits=("train", "valid", "test"))
+            self._plotted = time.perf_counter()
 
     def load(self, params: dict[str, np.ndarray], meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         """Restore weights and trainer state written by :meth:`_save`."""
@@ -337,14 +379,20 @@ class ClassifyTrainer:
             self.optimizer.load_state_dict(from_json_and_tensors(meta["optimizer"], tensors))
             for name in ("epoch", "batch", "updates", "bad_evals", "loss_count"):
                 setattr(self, name, int(meta[name]))
-            for name in ("elapsed", "loss_sum", "eval_seconds"):
+            for name in ("elapsed", "loss_sum", "err_sum", "eval_seconds"):
                 setattr(self, name, float(meta[name]))
             self.history = [list(h) for h in meta["history"]]
             self.best_valid = math.inf if meta["best_valid"] is None else float(meta["best_valid"])
-            self.metrics.truncate(int(meta["metrics_lines"]))
+            if self.dist.is_main:
+                self.metrics.truncate(int(meta["metrics_lines"]))
             torch.set_rng_state(tensors["rng.torch"])
+            self.dist.restore_rng(from_json_and_tensors(meta.get("rank_rng"), tensors), self.cfg.seed, self.updates)
+            saved_world = int(meta.get("world_size", 1))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"{self.out}: trainer state does not fit this run ({type(e).__name__}: {e})") from None
+        if saved_world != self.dist.world_size:
+            self.echo(f"resuming a {saved_world}-process run on {self.dist.world_size}: same global batch and data "
+                      f"order; dropout masks differ from an uninterrupted run")
 
     def _describe(self) -> str:
         d, m = self.data, self.model.cfg
@@ -353,7 +401,15 @@ class ClassifyTrainer:
         return (f"{d.name}: {sizes}; classes {', '.join(d.labels)}; vocabulary {len(d.vocab)} | "
                 f"{m.cell} {m.dim_proj}/{m.hidden}x{m.num_layers}{' bidirectional' if m.bidirectional else ''}, "
                 f"{m.pooling} pooling, {self.model.num_parameters():,} parameters | {self.cfg.optimizer} "
-                f"lr {self.cfg.learning_rate:g} | {self.device}")
+                f"lr {self.cfg.learning_rate:g} | {self.device}"
+                + (f" x {self.dist.world_size} processes" if self.dist.enabled else ""))
+
+
+def _examples(batch: SentenceBatch, columns: np.ndarray) -> SentenceBatch:
+    """Some columns of a padded batch, cut to their own longest example."""
+    t = int(batch.lengths[columns].max())
+    return SentenceBatch(batch.tokens[:t, columns], batch.mask[:t, columns], batch.lengths[columns],
+                         batch.index[columns])
 
 
 class _Bar:

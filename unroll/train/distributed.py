@@ -11,6 +11,9 @@ batch; DistributedDataParallel averages the gradients, so every replica takes th
                  └─────────── DDP all-reduce: mean of the ranks' gradients ───────────┘
                  = the gradient of one process with batch B (every rank has T*b tokens)
 
+Classification (``unroll classify train``) splits each batch of examples the same way, by
+examples instead of columns, and weights each rank's mean loss by its share (:meth:`Distributed.share`).
+
 So ``batch_size`` is the GLOBAL batch: a preset is the same recipe on 1 or 8 processes, and
 N processes with ``batch_size`` B follow one process with batch B step for step (up to the
 order of floating-point sums). Clipping sees the global gradient norm: DDP has already
@@ -120,6 +123,19 @@ class Distributed:
                 f"batch; each process takes an equal share); use a multiple of {self.world_size} such as {hint}"
             )
         return batch_size // self.world_size
+
+    def share(self, n: int) -> tuple[np.ndarray, float]:
+        """This rank's examples of a global batch of ``n`` (classification): positions rank,
+        rank + world, ... (a batch sorted by length gives every rank similar lengths), and the
+        weight ``n_rank * world / n`` of its mean loss, which makes DDP's average of the ranks'
+        gradients the whole batch's mean gradient even when n does not split evenly. A rank left
+        without an example gets example 0 with weight 0: DDP needs every rank's backward."""
+        if not self.enabled:
+            return np.arange(n), 1.0
+        mine = np.arange(self.rank, n, self.world_size)
+        if not len(mine):
+            return np.arange(1), 0.0
+        return mine, len(mine) * self.world_size / n
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the training forward goes through: DDP averages gradients in backward."""

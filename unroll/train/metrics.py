@@ -38,23 +38,34 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def plot_curve(records: list[dict[str, Any]], path: str | os.PathLike, title: str = "") -> None:
-    """Train and validation perplexity against tokens seen, log scale (matplotlib, no display)."""
+# The y axis of each metric (label, scale) and the x axis of each record field a curve can follow.
+_Y_AXES = {"ppl": ("perplexity", "log"), "err": ("error rate", "linear")}
+_X_AXES = {"tokens": "training tokens", "update": "updates"}
+
+
+def plot_curve(records: list[dict[str, Any]], path: str | os.PathLike, title: str = "", metric: str = "ppl",
+               x: str = "tokens", splits: tuple[str, ...] = ("train", "valid")) -> None:
+    """One line per split: the records' ``<split>_<metric>`` against ``x`` (matplotlib, no display).
+
+    Language models: train and validation perplexity against tokens seen, log scale (the
+    defaults). Classifiers: ``metric="err", x="update"``, error rates on a linear scale.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    valid = [r for r in records if r.get("valid_ppl") is not None]
-    train = [r for r in records if r.get("train_ppl") is not None]
+    ylabel, yscale = _Y_AXES[metric]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    if train:
-        ax.plot([r["tokens"] for r in train], [r["train_ppl"] for r in train], label="train", marker=".")
-    if valid:
-        ax.plot([r["tokens"] for r in valid], [r["valid_ppl"] for r in valid], label="valid", marker="o")
-    ax.set_yscale("log")
-    ax.set_xlabel("training tokens")
-    ax.set_ylabel("perplexity")
+    for split in splits:
+        key = f"{split}_{metric}"
+        points = [r for r in records if r.get(key) is not None]
+        if points:
+            marker = "." if split == "train" else "o"
+            ax.plot([r[x] for r in points], [r[key] for r in points], label=split, marker=marker)
+    ax.set_yscale(yscale)
+    ax.set_xlabel(_X_AXES[x])
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()

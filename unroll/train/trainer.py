@@ -221,7 +221,7 @@ class Trainer:
         torch.set_flush_denormal(True)  # denormals make a diverging run ~7x slower on x86
         self._session_start = time.perf_counter()
         self._good = self._snapshot()
-        with _sigint_sets_flag(self):
+        with interruptible(self):
             stopped = self._loop()
             if stopped in ("max_steps", "time_budget"):
                 self._validate("final")
@@ -274,8 +274,11 @@ class Trainer:
 
     def _eval_reserve(self) -> float:
         """Seconds to keep for the last evaluation: the last one's, or before any, an estimate
-        (a forward pass costs about a third of a training step per token)."""
-        if self.eval_seconds or not self._session_tokens:
+        (a forward pass costs about a third of a training step per token). The estimate waits
+        for 20 updates: the first ones are slow (oneDNN builds its kernels) and would stop a
+        short budget after one step."""
+        warm = self._session_tokens >= 20 * self.cfg.batch_size * self.cfg.bptt
+        if self.eval_seconds or not warm:
             return self.eval_seconds
         rate = self._session_tokens / max(time.perf_counter() - self._session_start, 1e-9)
         return len(self.corpus.splits["valid"]) / rate / 3
@@ -510,8 +513,12 @@ def _set_rng_state(state: dict[str, Any], data_rng: np.random.Generator) -> None
 
 
 @contextmanager
-def _sigint_sets_flag(trainer: Trainer) -> Iterator[None]:
-    """First Ctrl-C: finish the current update, save, stop. Second: stop at once."""
+def interruptible(trainer: Any) -> Iterator[None]:
+    """First Ctrl-C: finish the current update, save, stop. Second: stop at once.
+
+    ``trainer``: a run with ``interrupted`` (set here, read by its loop) and ``dist`` (its
+    :class:`~unroll.train.distributed.Distributed`); the language-model and classification
+    trainers use it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
