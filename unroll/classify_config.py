@@ -8,11 +8,12 @@ settings) and free of torch, so the CLI builds its flags without importing torch
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from unroll.config import CELLS
 from unroll.errors import UnrollError
+from unroll.settings import settings_from_dict
 
 POOLINGS = ("mean", "last", "max")
 CLASSIFY_OPTIMIZERS = ("adadelta", "rmsprop", "sgd", "adam")
@@ -61,10 +62,7 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ClassifierConfig":
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise UnrollError(f"unknown classifier settings in config: {', '.join(unknown)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "classifier")
 
 
 @dataclass
@@ -132,10 +130,7 @@ class ClassifyConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ClassifyConfig":
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise UnrollError(f"unknown classification settings in config: {', '.join(unknown)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "classification")
 
 
 @dataclass

@@ -6,10 +6,11 @@ the weights, and the NumPy reference engine and the PyTorch engine both build fr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from unroll.errors import UnrollError
+from unroll.settings import settings_from_dict
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")  # the classic cells (both engines, the classifier)
 LM_CELLS = CELLS + ("qrnn",)  # language models also take qrnn (PyTorch engine only; unroll.models.qrnn)
@@ -63,11 +64,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UnrollError(f"unknown model settings in config: {', '.join(unknown)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "model")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,11 +145,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UnrollError(f"unknown training settings in config: {', '.join(unknown)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "training")
 
 
 @dataclass

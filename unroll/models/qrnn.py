@@ -80,7 +80,7 @@ class QRNN(nn.Module):
 
     def forward(self, x: Tensor, state: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``lengths [B]`` (trailing padding): each sequence's state is the one after its last real token."""
-        T, B = x.size(0), x.size(1)
+        B = x.size(1)
         ref = self.bias_ih_l0
         scan_dtype = torch.promote_types(ref.dtype, torch.float32)
         if state is None:

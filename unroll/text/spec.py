@@ -3,12 +3,13 @@ generation later tokenize the way training did."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from unroll.errors import UnrollError
+from unroll.settings import settings_from_dict
 from unroll.text.tokenize import LEVELS, Tokenizer, get_tokenizer, split_sentences
 from unroll.text.vocab import BOS, EOS, Vocab
 
@@ -112,8 +113,4 @@ class TextSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TextSpec":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UnrollError(f"unknown text settings {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return settings_from_dict(cls, d, "text")

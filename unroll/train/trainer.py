@@ -212,6 +212,7 @@ class Trainer:
         self.interrupted = False
         self._good: tuple[Any, ...] | None = None  # last known-good weights + optimizer state
         self._session_start = 0.0
+        self._validated_at: int | None = None  # step of the last validation in this session
         self._session_tokens = 0
 
     # ---- the loop ------------------------------------------------------------------------
@@ -223,7 +224,7 @@ class Trainer:
         self._good = self._snapshot()
         with interruptible(self):
             stopped = self._loop()
-            if stopped in ("max_steps", "time_budget"):
+            if stopped in ("max_steps", "time_budget") and self._validated_at != self.step:
                 self._validate("final")
             if stopped in ("max_steps", "time_budget", "interrupted"):
                 self._save()  # epoch ends and early stopping saved already
@@ -377,6 +378,7 @@ class Trainer:
 
         Touches nothing that steers training, so a run stopped here resumes exactly.
         """
+        self._validated_at = self.step
         cfg, t0 = self.cfg, time.perf_counter()
         with averaged_weights(self.optimizer):
             res = self.dist.from_main(  # rank 0 evaluates alone: exactly one process's perplexity
