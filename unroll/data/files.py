@@ -38,13 +38,14 @@ def decode_text(data: bytes, path: str | os.PathLike, encoding: str | None = Non
         if nul >= 0:
             raise DataError(
                 f"{path}: binary file (NUL byte at offset {nul}), expected text; "
-                f"pass --encoding if it is UTF-16 text"
+                f"if it is UTF-16 text, convert it to UTF-8 first (iconv -f UTF-16 -t UTF-8)"
             )
         codec = codecs.lookup("utf-8-sig")
     try:
         return data.decode(codec.name)
     except UnicodeDecodeError as e:
-        hint = "pass --encoding (e.g. --encoding latin-1) if the file is in another encoding"
+        hint = ("if it is in another encoding, convert it to UTF-8 first (e.g. iconv -f LATIN1 -t UTF-8) "
+                "or give that --encoding to commands that take one (unroll data stats)")
         raise DataError(
             f"{path}: invalid {codec.name.replace('-sig', '').upper()} at byte offset {e.start} "
             f"(byte 0x{data[e.start]:02x}); {hint}"
