@@ -12,8 +12,11 @@ process, so its peak memory (max RSS) is its own.
     python benchmarks/ptb_60min.py                    # 60 minutes each (2 hours)
     python benchmarks/ptb_60min.py --minutes 15       # the first 15 minutes, side by side
     python benchmarks/ptb_60min.py --minutes 0.3 --paths plain   # a smoke run
+    python benchmarks/ptb_60min.py --paths ours --out runs/60min  # keep our run directory
 
-Prints a table and one JSON line; run it alone on the machine.
+Prints a table (with each path's best validation perplexity reached by 15 minutes, for the
+side-by-side comparison with a shorter run of the other path) and one JSON line with every
+validation point; run it alone on the machine.
 """
 
 from __future__ import annotations
@@ -40,8 +43,12 @@ def run_ours(seconds: float, out: str) -> dict:
 
     preset = PRESETS[PRESET]
     result = train(replace(preset.train, time_budget=seconds), preset.model, out)
+    with open(os.path.join(out, "metrics.jsonl"), encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    curve = [[r["elapsed"], r["valid_ppl"]] for r in records if r.get("valid_ppl") is not None]
     return {"valid_ppl": result.best_valid["ppl"], "test_ppl": result.test["ppl"] if result.test else None,
-            "epochs": result.epoch, "steps": result.steps, "wall_s": result.elapsed, "stopped": result.stopped}
+            "epochs": result.epoch, "steps": result.steps, "wall_s": result.elapsed, "stopped": result.stopped,
+            "curve": curve}
 
 
 def run_plain(seconds: float) -> dict:
@@ -91,7 +98,7 @@ def run_plain(seconds: float) -> dict:
 
     train, valid, test = batches("train", batch), batches("valid", eval_batch), batches("test", eval_batch)
     model, lr, best, best_state = Plain(), 20.0, math.inf, None
-    eval_seconds, epochs, steps, stop = 0.0, 0, 0, False
+    eval_seconds, epochs, steps, stop, curve = 0.0, 0, 0, False, []
     while not stop:
         state = None
         for i in range(0, train.size(0) - 1, bptt):
@@ -116,6 +123,7 @@ def run_plain(seconds: float) -> dict:
         t0 = time.perf_counter()
         val = evaluate(model, valid)
         eval_seconds = time.perf_counter() - t0
+        curve.append([time.perf_counter() - start, math.exp(val)])
         if val < best:
             best, best_state = val, copy.deepcopy(model.state_dict())
         else:
@@ -123,12 +131,15 @@ def run_plain(seconds: float) -> dict:
     wall = time.perf_counter() - start
     model.load_state_dict(best_state)
     return {"valid_ppl": math.exp(best), "test_ppl": math.exp(evaluate(model, test)), "epochs": epochs,
-            "steps": steps, "wall_s": wall, "stopped": "time_budget"}
+            "steps": steps, "wall_s": wall, "stopped": "time_budget", "curve": curve}
 
 
-def child(path: str, seconds: float) -> None:
-    with tempfile.TemporaryDirectory() as out:
-        res = run_ours(seconds, out) if path == "ours" else run_plain(seconds)
+def child(path: str, seconds: float, out: str | None) -> None:
+    if path == "ours" and out:
+        res = run_ours(seconds, out)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            res = run_ours(seconds, tmp) if path == "ours" else run_plain(seconds)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(res), flush=True)
 
@@ -137,27 +148,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="wall-time budget per path")
     ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated: ours, plain")
+    ap.add_argument("--out", help="keep our run's directory here (checkpoint, metrics.jsonl, curve.png)")
+    ap.add_argument("--compare-at", type=float, default=15.0, metavar="MIN",
+                    help="also report each path's best validation perplexity by this many minutes")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.minutes * 60)
+        child(args.child, args.minutes * 60, args.out)
         return
     rows = {}
     for path in [p for p in args.paths.split(",") if p]:
         if path not in PATHS:
             ap.error(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
         load = os.getloadavg()[0]
-        proc = subprocess.run([sys.executable, __file__, "--child", path, "--minutes", str(args.minutes)],
-                              stdout=subprocess.PIPE, text=True, check=True)
+        cmd = [sys.executable, __file__, "--child", path, "--minutes", str(args.minutes)]
+        proc = subprocess.run(cmd + (["--out", args.out] if args.out else []), stdout=subprocess.PIPE, text=True,
+                              check=True)
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
         rows[path] = {**json.loads(line[len("RESULT "):]), "load_before": load, "load_after": os.getloadavg()[0]}
         r = rows[path]
         print(f"  {path}: valid {r['valid_ppl']:.2f} test {r['test_ppl']:.2f} in {r['wall_s']:.0f}s", flush=True)
+    at = args.compare_at * 60
     print(f"\n{'path':6s} {'valid ppl':>9s} {'test ppl':>9s} {'epochs':>6s} {'steps':>7s} {'wall s':>7s} "
-          f"{'peak MB':>8s} {'load':>9s}")
+          f"{'peak MB':>8s} {'load':>9s} {f'valid by {args.compare_at:g} min':>17s}")
     for path, r in rows.items():
+        early = [ppl for t, ppl in r["curve"] if t <= at + 1]
+        r["best_valid_by_compare_at"] = min(early) if early else None
+        by = f"{min(early):.2f}" if early else "-"
         print(f"{path:6s} {r['valid_ppl']:9.2f} {r['test_ppl']:9.2f} {r['epochs']:6d} {r['steps']:7d} "
-              f"{r['wall_s']:7.0f} {r['peak_rss_mb']:8.0f} {r['load_before']:4.1f}/{r['load_after']:.1f}")
+              f"{r['wall_s']:7.0f} {r['peak_rss_mb']:8.0f} {r['load_before']:4.1f}/{r['load_after']:.1f} {by:>17s}")
     print(json.dumps({"benchmark": "ptb_60min", "preset": PRESET, "minutes": args.minutes, "paths": rows}))
 
 

@@ -195,6 +195,20 @@ def test_locked_mask_is_constant_over_time():
     assert not torch.equal(per_step, per_step[:1].expand_as(per_step))
 
 
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_per_step_dropout_keeps_one_minus_p_and_rescales(p):
+    torch.manual_seed(0)
+    x = torch.ones(50, 20, 100)
+    out = dropout_module.dropout(x, p, training=True)
+    scale = torch.tensor(1 / (1 - p))
+    assert all(v == 0 or torch.isclose(v, scale) for v in out.unique())
+    kept = (out > 0).float().mean().item()
+    assert abs(kept - (1 - p)) < 0.01  # 100,000 draws: the standard error is below 0.002
+    assert torch.equal(dropout_module.dropout(x, p, training=False), x)
+    grad = torch.autograd.grad(dropout_module.dropout(x.requires_grad_(), p, training=True).sum(), x)[0]
+    assert all(v == 0 or torch.isclose(v, scale) for v in grad.unique())
+
+
 def test_embedding_dropout_drops_whole_words():
     torch.manual_seed(0)
     weight = torch.randn(V, 4)

@@ -3,6 +3,7 @@ atomic and verified trainer state. Tiny corpora and models: each test takes abou
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import replace
@@ -183,6 +184,31 @@ def test_non_finite_loss_rolls_back_and_lowers_lr(tmp_path, corpus_file, monkeyp
     assert trainer.rollbacks == 1 and trainer.lr_scale == 0.5
     assert any("rolled back" in m for m in messages)
     assert result.stopped == "finished" and math.isfinite(result.best_valid["loss"])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_train_step_clips_like_clip_grad_norm(tmp_path, corpus_file, optimizer):
+    """SGD folds the clip factor into the lr, momentum scales the gradients: both must be the
+    textbook ``clip_grad_norm_`` then ``optimizer.step()``."""
+    from unroll.train.trainer import _load_corpus
+
+    cfg, corpus = _load_corpus(tiny_cfg(corpus_file, optimizer=optimizer, lr=0.5, clip=0.05))
+    trainer = Trainer(cfg, ModelConfig(vocab_size=len(corpus.vocab), **TINY_MODEL), corpus, tmp_path / "run")
+    ref = copy.deepcopy(trainer.model)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=cfg.momentum if optimizer == "momentum" else 0)
+    x, y = trainer.train_data[:8], trainer.train_data[1:9]
+    norms = []
+    for _ in range(3):
+        trainer.hidden = None
+        trainer._train_step(x, y)
+        loss, _ = ref(torch.from_numpy(x), targets=torch.from_numpy(y))
+        ref_opt.zero_grad()
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.05)))
+        ref_opt.step()
+    assert min(norms) > 0.05  # clipping was active at every step
+    for (name, a), b in zip(trainer.model.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_divergence_stops_with_training_diverged(tmp_path, corpus_file):

@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, save_checkpoint
 from unroll.config import ModelConfig
 from unroll.init import init_params
-from unroll.models.dropout import embedding_dropout, locked_dropout, locked_mask
+from unroll.models.dropout import dropout, embedding_dropout, locked_dropout, locked_mask
 from unroll.models.loss import linear_cross_entropy
 from unroll.models.qrnn import QRNN
 
@@ -154,7 +154,7 @@ class LanguageModel(nn.Module):
             return x
         if self.cfg.locked_dropout:
             return locked_dropout(x, self.cfg.dropout, self.training)
-        return nn.functional.dropout(x, self.cfg.dropout, self.training)
+        return dropout(x, self.cfg.dropout, self.training)
 
     def _run_layer_by_layer(
         self, x: Tensor | PackedSequence, state: State | None

@@ -37,12 +37,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
         hc, wc, probs, targets = ctx.saved_tensors
         h_dtype, w_dtype, b_dtype = ctx.dtypes
         scale = grad / probs.size(0)
-        # dlogits = (probs - onehot) * scale; the onehot part is a gather / scatter of rows
+        # dlogits = (probs - onehot) * scale; the onehot part is a gather / scatter of rows. The
+        # scale goes on the small [N, H] factor, not on the [V, H] weight gradient.
         dh = dw = db = None
         if ctx.needs_input_grad[0]:
             dh = (probs @ wc).to(h_dtype).sub_(wc[targets].to(h_dtype)).mul_(scale)
         if ctx.needs_input_grad[1]:
-            dw = (probs.t() @ hc).to(w_dtype).index_add_(0, targets, hc.to(w_dtype), alpha=-1).mul_(scale)
+            hs = hc * scale.to(hc.dtype)
+            dw = (probs.t() @ hs).to(w_dtype).index_add_(0, targets, hs.to(w_dtype), alpha=-1)
         if ctx.needs_input_grad[2]:
             db = probs.sum(0).to(b_dtype).sub_(torch.bincount(targets, minlength=probs.size(1))).mul_(scale)
         return dh, dw, db, None, None

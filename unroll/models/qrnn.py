@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unroll.models.dropout import locked_dropout
+from unroll.models.dropout import dropout, locked_dropout
 
 
 class _LinearScan(torch.autograd.Function):
@@ -88,7 +88,7 @@ class QRNN(nn.Module):
         finals = []
         for k in range(self.num_layers):
             if k > 0 and self.training and self.dropout > 0:
-                x = locked_dropout(x, self.dropout, True) if self.locked else F.dropout(x, self.dropout, True)
+                x = locked_dropout(x, self.dropout, True) if self.locked else dropout(x, self.dropout, True)
             gates = F.linear(x, getattr(self, f"weight_ih_l{k}"), getattr(self, f"bias_ih_l{k}")).to(scan_dtype)
             z, f, o = gates.chunk(3, dim=-1)
             f = torch.sigmoid(f)

@@ -183,6 +183,9 @@ class Trainer:
         self.dist.reseed(cfg.seed)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self._foreach = self.device.type in ("cpu", "cuda")  # one multi-tensor kernel, not one per parameter
+        # Plain SGD: scaling the gradient by the clip factor is scaling the step, so clipping costs
+        # one multiplication of the lr, not a pass over every gradient.
+        self._clip_by_lr = cfg.optimizer in ("sgd", "ntasgd") and cfg.weight_decay == 0
         self.schedule = Schedule(cfg)
         train_ids = np.asarray(corpus.splits["train"], dtype=np.int64)
         self.train_data = self.dist.shard_columns(batchify(train_ids, cfg.batch_size))  # this rank's columns
@@ -292,8 +295,6 @@ class Trainer:
         lr = self.dist.same(self.lr()) if cfg.time_budget else self.lr()  # rank 0's clock sets the lr for all
         if cfg.random_bptt:  # AWD-LSTM: shorter windows take smaller steps
             lr *= x_t.size(0) / cfg.bptt
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             # targets: the model's fused decoder + mean cross-entropy (unroll.models.loss)
             loss, hidden = self.ddp(x_t, detach_state(self.hidden), targets=y_t)
@@ -304,10 +305,19 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip, foreach=self._foreach)
-            if not torch.isfinite(norm):
-                self._roll_back(f"gradient norm {norm.item()}")
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            total = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=self._foreach)
+            norm = float(total)
+            if not math.isfinite(norm):
+                self._roll_back(f"gradient norm {norm}")
                 return None
+            coef = cfg.clip / (norm + 1e-6)
+            if coef < 1 and self._clip_by_lr:
+                lr *= coef
+            elif coef < 1:
+                torch.nn.utils.clip_grads_with_norm_(params, cfg.clip, total, foreach=self._foreach)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.optimizer.step()
         self.hidden = hidden
         self.step += 1
