@@ -2,6 +2,8 @@
 
     UNROLL_DATA_DIR=../shared/data python benchmarks/imdb_lstm.py                  # the preset: 30 minutes
     UNROLL_DATA_DIR=../shared/data python benchmarks/imdb_lstm.py --pretrain 1800  # + Dai & Le 2015 warm start
+    UNROLL_DATA_DIR=../shared/data python benchmarks/imdb_lstm.py --pretrain 900 --dim-proj 256 \
+        --precision bf16 --optimizer adam --lr 5e-4 --time-budget 1200             # LM warm start, 256 wide
     UNROLL_DATA_DIR=../shared/data python benchmarks/imdb_lstm.py --subset 200 --time-budget 20 --dim-proj 16  # smoke
 
 Prints the test accuracy of the best parameters and the wall time (data preparation, training,
@@ -34,7 +36,7 @@ def write_subset(root: Path, n: int) -> Path:
     return root
 
 
-def pretrain_lm(out: Path, seconds: float, model: dict, n_words: int, subset: int | None) -> Path:
+def pretrain_lm(out: Path, seconds: float, model: dict, n_words: int, subset: int | None, precision: str) -> Path:
     """An LSTM language model on the unlabeled + training reviews; returns its best checkpoint."""
     from unroll.config import TrainConfig
     from unroll.data import imdb_examples, load_corpus
@@ -52,7 +54,8 @@ def pretrain_lm(out: Path, seconds: float, model: dict, n_words: int, subset: in
     corpus = load_corpus(folder, spec=TextSpec(level="word", lower=True, unit="line", eos=True), max_size=n_words)
     size = model.get("hidden_size") or model["dim_proj"]
     cfg = TrainConfig(data=str(folder), batch_size=32, bptt=35, optimizer="adam", lr=2e-3, clip=1.0, schedule="cosine",
-                      warmup_steps=100, epochs=10, time_budget=seconds, eval_batch_size=32)
+                      warmup_steps=100, epochs=10, time_budget=seconds, eval_batch_size=32, test_batch_size=32,
+                      precision=precision)
     lm = dict(cell="lstm", emb_size=model["dim_proj"], hidden_size=size, num_layers=model.get("num_layers", 1),
               dropout=0.1, init="fan_in")
     result = train(cfg, lm, out / "lm", corpus=corpus, progress=True, echo=print)
@@ -66,7 +69,9 @@ def main() -> None:
     p.add_argument("--pretrain", type=float, metavar="SECONDS", help="pretrain a language model this long first")
     p.add_argument("--subset", type=int, metavar="N", help="only N train and N test reviews (smoke test)")
     p.add_argument("--dim-proj", type=int, help="embedding / LSTM size (default: the preset's 128)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the preset's fp32")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the preset's fp32 (also for --pretrain)")
+    p.add_argument("--optimizer", choices=["adadelta", "rmsprop", "sgd", "adam"], help="default: the preset's adadelta")
+    p.add_argument("--lr", type=float, help="default: the optimizer's (adadelta 1.0, adam 1e-3, ...)")
     p.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
     args = p.parse_args()
 
@@ -76,7 +81,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="imdb-lstm-"))
     model = dict(preset.model, **({"dim_proj": args.dim_proj} if args.dim_proj else {}))
     cfg = preset.train
-    for name in ("time_budget", "precision"):
+    for name in ("time_budget", "precision", "optimizer", "lr"):
         if getattr(args, name) is not None:
             cfg = replace(cfg, **{name: getattr(args, name)})
     t0 = time.perf_counter()
@@ -84,7 +89,7 @@ def main() -> None:
         cfg = replace(cfg, data=str(write_subset(out / "data", args.subset)))
     init_from = None
     if args.pretrain:
-        init_from = pretrain_lm(out, args.pretrain, model, cfg.n_words, args.subset)
+        init_from = pretrain_lm(out, args.pretrain, model, cfg.n_words, args.subset, cfg.precision)
         model = {k: v for k, v in model.items() if k not in ("cell", "dim_proj", "hidden_size", "num_layers")}
     result = train_classifier(cfg, model, out / "classifier", init_from=init_from, progress=True, echo=print)
     wall = time.perf_counter() - t0

@@ -195,6 +195,7 @@ def test_train_step_clips_like_clip_grad_norm(tmp_path, corpus_file, optimizer):
     cfg, corpus = _load_corpus(tiny_cfg(corpus_file, optimizer=optimizer, lr=0.5, clip=0.05))
     trainer = Trainer(cfg, ModelConfig(vocab_size=len(corpus.vocab), **TINY_MODEL), corpus, tmp_path / "run")
     ref = copy.deepcopy(trainer.model)
+    ref.sparse_embedding_grad = False  # clip_grad_norm_ takes dense gradients only
     ref_opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=cfg.momentum if optimizer == "momentum" else 0)
     x, y = trainer.train_data[:8], trainer.train_data[1:9]
     norms = []
@@ -209,6 +210,29 @@ def test_train_step_clips_like_clip_grad_norm(tmp_path, corpus_file, optimizer):
     assert min(norms) > 0.05  # clipping was active at every step
     for (name, a), b in zip(trainer.model.named_parameters(), ref.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_embedding_gradient_trains_like_the_dense_one(tmp_path, corpus_file):
+    """Plain SGD on an untied embedding takes a sparse (rows-only) gradient: same norm, same steps."""
+    from unroll.train.trainer import _load_corpus
+
+    cfg, corpus = _load_corpus(tiny_cfg(corpus_file, optimizer="sgd", lr=0.5, clip=0.05))
+    model_cfg = ModelConfig(vocab_size=len(corpus.vocab), **TINY_MODEL)
+    runs = []
+    for sparse in (True, False):
+        trainer = Trainer(cfg, model_cfg, corpus, tmp_path / f"run{sparse}")
+        assert trainer.model.sparse_embedding_grad  # untied, plain SGD, one process
+        trainer.model.sparse_embedding_grad = sparse
+        for row in (0, 8, 16):
+            trainer._train_step(trainer.train_data[row : row + 8], trainer.train_data[row + 1 : row + 9])
+        grad = trainer.model.embedding.weight.grad
+        assert grad.is_sparse == sparse
+        runs.append(trainer.model)
+    for (name, a), b in zip(runs[0].named_parameters(), runs[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    tied = Trainer(cfg, replace(model_cfg, emb_size=12, tie_weights=True), corpus, tmp_path / "tied")
+    momentum = Trainer(replace(cfg, optimizer="momentum"), model_cfg, corpus, tmp_path / "momentum")
+    assert not tied.model.sparse_embedding_grad and not momentum.model.sparse_embedding_grad
 
 
 def test_divergence_stops_with_training_diverged(tmp_path, corpus_file):

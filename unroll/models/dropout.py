@@ -46,13 +46,14 @@ def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return x * locked_mask(x.size(1), x.size(2), p, x).unsqueeze(0)
 
 
-def embedding_dropout(weight: Tensor, inputs: Tensor, p: float, training: bool) -> Tensor:
+def embedding_dropout(weight: Tensor, inputs: Tensor, p: float, training: bool, sparse: bool = False) -> Tensor:
     """Look up ``inputs [T, B]`` in ``weight [V, E]`` with whole words dropped with probability p.
 
     Equivalent to AWD-LSTM's masking of embedding rows, but the mask is gathered per token
     instead of multiplied into the whole ``[V, E]`` matrix, which costs far less for big vocabularies.
+    ``sparse``: the gradient of ``weight`` is a sparse tensor holding only the looked-up rows.
     """
-    emb = F.embedding(inputs, weight)
+    emb = F.embedding(inputs, weight, sparse=sparse)
     if not training or p == 0:
         return emb
     keep = keep_mask((weight.size(0),), p, weight)

@@ -71,6 +71,9 @@ class LanguageModel(nn.Module):
         else:
             self.rnn = nn.RNN(*args, nonlinearity=cfg.cell.removeprefix("rnn_"), dropout=between)
         self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        # Training may ask for a sparse embedding gradient (only the rows of the batch's words);
+        # see Trainer. It changes no number, only what the gradient tensor stores.
+        self.sparse_embedding_grad = False
         if cfg.tie_weights:
             # weight tying (Press & Wolf 2017; Inan et al. 2017): one [V, E] matrix reads and writes words
             self.decoder.weight = self.embedding.weight
@@ -117,7 +120,7 @@ class LanguageModel(nn.Module):
         """
         cfg = self.cfg
         T = inputs.size(0)
-        x = embedding_dropout(self.embedding.weight, inputs, cfg.emb_dropout, self.training)
+        x = embedding_dropout(self.embedding.weight, inputs, cfg.emb_dropout, self.training, self.sparse_embedding_grad)
         x = self._dropout(x)
         packed = False
         if lengths is not None:

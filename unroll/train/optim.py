@@ -17,13 +17,21 @@ import torch
 from unroll.config import TrainConfig
 
 
-def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer | NTASGD:
-    """The optimizer ``cfg.optimizer`` names, with ``cfg.lr``, momentum, betas and weight decay."""
+def build_optimizer(
+    cfg: TrainConfig, params: Iterable[torch.nn.Parameter], sparse_grads: bool = False
+) -> torch.optim.Optimizer | NTASGD:
+    """The optimizer ``cfg.optimizer`` names, with ``cfg.lr``, momentum, betas and weight decay.
+
+    ``sparse_grads``: some gradients will be sparse (plain SGD only), so SGD runs its multi-tensor
+    path, which takes them, instead of the fused kernel, which does not.
+    """
     params = list(params)
     name, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
     fused = _can_fuse(params)
+    if sparse_grads and (name != "sgd" or wd):
+        raise ValueError("sparse gradients need plain SGD without weight decay")
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, fused=fused)
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, fused=None if sparse_grads else fused)
     if name in ("momentum", "nesterov"):
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=name == "nesterov", weight_decay=wd,
                                fused=fused)
