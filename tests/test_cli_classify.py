@@ -120,3 +120,14 @@ def test_unseen_labels_and_wrong_checkpoints_exit_2(tmp_path, capsys):
     assert "empty" in one_error_line(capsys)
     assert main(["classify", "train", "--data", str(data), *TINY, "--out", str(out)]) == 2
     assert "--resume" in one_error_line(capsys)  # an existing run is never overwritten
+
+
+def test_preset_sizes_yield_to_the_language_model_on_a_warm_start():
+    """--preset imdb-lstm --init-from LM: the LM sets the encoder; only sizes given as flags must match it."""
+    from unroll.cli.classify import resolve_settings
+
+    model, _ = resolve_settings("imdb-lstm", {}, {}, lm_encoder=True)
+    assert "dim_proj" not in model and "cell" not in model and model["pooling"] == "mean"
+    model, _ = resolve_settings("imdb-lstm", {"dim_proj": 64}, {}, lm_encoder=True)
+    assert model["dim_proj"] == 64  # checked against the LM by train_classifier
+    assert resolve_settings("imdb-lstm", {}, {})[0]["dim_proj"] == 128

@@ -19,6 +19,7 @@ POOLINGS = ("mean", "last", "max")
 CLASSIFY_OPTIMIZERS = ("adadelta", "rmsprop", "sgd", "adam")
 DEFAULT_LR = {"adadelta": 1.0, "rmsprop": 1e-3, "sgd": 0.1, "adam": 1e-3}
 OVERLONG = ("drop", "head", "tail")
+ENCODER_FIELDS = ("cell", "dim_proj", "hidden_size", "num_layers")  # taken from the LM on a warm start
 
 
 @dataclass

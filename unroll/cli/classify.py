@@ -12,7 +12,12 @@ import json
 import sys
 from typing import Any
 
-from unroll.classify_config import CLASSIFY_PRESETS, ClassifierConfig, ClassifyConfig
+from unroll.classify_config import (
+    CLASSIFY_PRESETS,
+    ENCODER_FIELDS,
+    ClassifierConfig,
+    ClassifyConfig,
+)
 from unroll.cli.train import add_field_flags, field_overrides, parse_duration
 from unroll.errors import UnrollError
 
@@ -122,7 +127,7 @@ def _run_train(args: argparse.Namespace) -> int:
             raise UnrollError("--resume DIR writes into DIR; drop --out")
         result = resume_classifier(args.resume, train_over, device=args.device, progress=not args.quiet, echo=echo)
     else:
-        model, cfg = resolve_settings(args.preset, model_over, train_over)
+        model, cfg = resolve_settings(args.preset, model_over, train_over, lm_encoder=bool(args.init_from))
         if args.show_config:
             print(json.dumps({"model": model, "train": cfg.to_dict()}, indent=2))
             return 0
@@ -143,8 +148,14 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_settings(preset: str | None, model_over: dict[str, Any], train_over: dict[str, Any]) -> tuple[dict[str, Any], ClassifyConfig]:
-    """Preset (or the tutorial's defaults for --data) + overrides -> model settings and ClassifyConfig."""
+def resolve_settings(
+    preset: str | None, model_over: dict[str, Any], train_over: dict[str, Any], lm_encoder: bool = False
+) -> tuple[dict[str, Any], ClassifyConfig]:
+    """Preset (or the tutorial's defaults for --data) + overrides -> model settings and ClassifyConfig.
+
+    ``lm_encoder`` (``--init-from``): the encoder's cell and sizes come from the language model, so
+    the preset's are left out; sizes given on the command line still must match it.
+    """
     if preset is not None:
         if preset not in CLASSIFY_PRESETS:
             raise UnrollError(f"unknown preset {preset!r}; choose one of {', '.join(CLASSIFY_PRESETS)}")
@@ -154,6 +165,8 @@ def resolve_settings(preset: str | None, model_over: dict[str, Any], train_over:
     else:
         raise UnrollError("give --preset NAME or --data imdb|DIR|FILE (see unroll classify train --help)")
     cfg = ClassifyConfig.from_dict({**base_train, **train_over})
+    if lm_encoder:
+        base_model = {k: v for k, v in base_model.items() if k not in ENCODER_FIELDS}
     model = {**base_model, **model_over}
     ClassifierConfig(vocab_size=1, num_classes=2, **model)  # validate before reading data
     return model, cfg

@@ -122,9 +122,6 @@ def parameter_shapes(cfg: ClassifierConfig) -> dict[str, tuple[int, ...]]:
 
 # ---- warm start from a language model ----------------------------------------------------
 
-ENCODER_FIELDS = ("cell", "dim_proj", "hidden_size", "num_layers")
-
-
 def encoder_from_lm(lm: ModelConfig) -> dict[str, Any]:
     """The classifier settings that make a language model's weights fit (:func:`warm_start`)."""
     return {"cell": lm.cell, "dim_proj": lm.emb_size, "hidden_size": lm.hidden_size, "num_layers": lm.num_layers}

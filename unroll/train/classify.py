@@ -32,12 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unroll.classify_config import ClassifierConfig, ClassifyConfig
+from unroll.classify_config import ENCODER_FIELDS, ClassifierConfig, ClassifyConfig
 from unroll.data.batching import SentenceBatch, sentence_batches
 from unroll.data.labeled import LabeledData, classify_spec, load_labeled
 from unroll.errors import CheckpointError, TrainingDiverged, UnrollError
 from unroll.models.classifier import (
-    ENCODER_FIELDS,
     Classifier,
     encoder_from_lm,
     read_classifier,
