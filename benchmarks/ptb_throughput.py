@@ -16,8 +16,9 @@ reaches after one epoch (or after ``--steps`` updates, for a quick run).
     python benchmarks/ptb_throughput.py                 # one epoch per path (~10 minutes)
     python benchmarks/ptb_throughput.py --steps 50      # a smoke run
 
-Prints a table and one JSON line. Run it alone on the machine: other processes change the
-figures (the load average before and after is printed with them).
+Each path runs in a fresh process, one after another, so no path inherits another's heap or
+thread state. Prints a table and one JSON line. Run it alone on the machine: other processes
+change the figures (the load average before and after is printed with them).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -144,15 +147,29 @@ def flops_per_token(cell: str, vocab: int) -> float:
     return 3 * forward
 
 
+def run_path(path: str, steps: int | None) -> dict:
+    """Train one path for an epoch (or ``steps`` updates) in this process; its figures."""
+    corpus = load_corpus("ptb")
+    kind, *rest = path.split("-")
+    precision = rest[-1]
+    if kind == "plain":
+        return plain_train(corpus.splits["train"], corpus.splits["valid"], len(corpus.vocab), precision == "bf16", steps)
+    return unroll_train(corpus, rest[0], precision, steps)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=None, help="updates per path (default: one epoch)")
     ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {','.join(PATHS)}")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
+    if args.child:
+        print("RESULT " + json.dumps(run_path(args.child, args.steps)), flush=True)
+        return
     paths = [p for p in args.paths.split(",") if p]
     unknown = set(paths) - set(PATHS)
     if unknown:
@@ -161,17 +178,17 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     corpus = load_corpus("ptb")
     vocab = len(corpus.vocab)
-    train, valid = corpus.splits["train"], corpus.splits["valid"]
     peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     rows = {}
     for path in paths:
         kind, *rest = path.split("-")
         precision = rest[-1]
         cell = "lstm" if kind == "plain" else rest[0]
-        if kind == "plain":
-            res = plain_train(train, valid, vocab, precision == "bf16", args.steps)
-        else:
-            res = unroll_train(corpus, cell, precision, args.steps)
+        cmd = [sys.executable, __file__, "--child", path]
+        cmd += [f"--steps={args.steps}"] if args.steps else []
+        cmd += [f"--threads={args.threads}"] if args.threads else []
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
+        res = json.loads([line for line in out.splitlines() if line.startswith("RESULT ")][-1][len("RESULT "):])
         rate = res["tokens"] / res["seconds"]
         flops = flops_per_token(cell, vocab)
         rows[path] = {**res, "tokens_per_s": rate, "mflop_per_token": flops / 1e6,
