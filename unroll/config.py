@@ -26,8 +26,11 @@ class ModelConfig:
     emb_size: int = 200
     hidden_size: int = 200
     num_layers: int = 2
-    dropout: float = 0.0  # on non-recurrent connections, as Zaremba et al. 2014
+    dropout: float = 0.0  # on non-recurrent connections, as Zaremba et al. 2014 (the last layer's output)
+    input_dropout: float | None = None  # on the embedded input (AWD-LSTM's dropouti); none: as dropout
+    hidden_dropout: float | None = None  # between recurrent layers (AWD-LSTM's dropouth); none: as dropout
     emb_dropout: float = 0.0  # drops whole words (rows of the embedding), as Gal & Ghahramani
+    weight_dropout: float = 0.0  # DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's wdrop)
     locked_dropout: bool = False  # variational dropout: one mask per sequence, not per step
     tie_weights: bool = False  # decoder.weight is embedding.weight (needs emb_size == hidden_size)
     init: str = "uniform"  # uniform: U(-init_scale, init_scale); fan_in: U(-1/sqrt(n), 1/sqrt(n))
@@ -42,8 +45,8 @@ class ModelConfig:
             raise UnrollError(f"unknown init {self.init!r}; choose uniform or fan_in")
         if self.vocab_size < 1 or self.emb_size < 1 or self.hidden_size < 1 or self.num_layers < 1:
             raise UnrollError("vocab_size, emb_size, hidden_size and num_layers must be positive")
-        for name in ("dropout", "emb_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
+        for name in ("dropout", "input_dropout", "hidden_dropout", "emb_dropout", "weight_dropout"):
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
                 raise UnrollError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.forget_bias and self.cell not in ("lstm", "qrnn"):
             raise UnrollError(f"forget_bias applies to the lstm and qrnn cells only (cell is {self.cell}); set it to 0")
@@ -53,6 +56,23 @@ class ModelConfig:
             raise UnrollError(
                 f"tie_weights needs emb_size == hidden_size (got {self.emb_size} and {self.hidden_size})"
             )
+
+    @property
+    def p_input(self) -> float:
+        """Dropout on the embedded input."""
+        return self.dropout if self.input_dropout is None else self.input_dropout
+
+    @property
+    def p_hidden(self) -> float:
+        """Dropout between recurrent layers (none with one layer)."""
+        if self.num_layers == 1:
+            return 0.0
+        return self.dropout if self.hidden_dropout is None else self.hidden_dropout
+
+    @property
+    def regularized(self) -> bool:
+        """Any dropout at all (the NumPy reference engine has none)."""
+        return bool(self.dropout or self.p_input or self.p_hidden or self.emb_dropout or self.weight_dropout)
 
     @property
     def gates(self) -> int:
@@ -101,6 +121,8 @@ class TrainConfig:
     momentum: float = 0.9  # momentum / nesterov; rmsprop's momentum is 0 unless set here and used
     betas: tuple[float, float] = (0.9, 0.999)  # adam / adamw
     weight_decay: float = 0.0
+    ar: float = 0.0  # activation regularization: + ar * mean(h^2) on the last layer's dropped output (AWD's alpha)
+    tar: float = 0.0  # temporal activation regularization: + tar * mean((h_t - h_{t-1})^2), raw output (beta)
     clip: float = 0.25  # max global gradient norm; 0 = no clipping
     nonmono: int = 5  # ntasgd: switch to averaging when valid loss is no better than n evals ago
     # learning-rate schedule
@@ -133,8 +155,8 @@ class TrainConfig:
         for name in ("batch_size", "bptt", "eval_batch_size", "test_batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise UnrollError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.clip < 0 or self.weight_decay < 0:
-            raise UnrollError("lr must be positive and clip, weight_decay non-negative")
+        if self.lr <= 0 or min(self.clip, self.weight_decay, self.ar, self.tar) < 0:
+            raise UnrollError("lr must be positive and clip, weight_decay, ar and tar non-negative")
         if self.max_steps is not None and self.max_steps < 1:
             raise UnrollError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.time_budget is not None and self.time_budget <= 0:

@@ -1,17 +1,18 @@
 """The PyTorch recurrent language model: the fast engine's counterpart of ``unroll.reference``.
 
     inputs [T, B] ─► embedding ─► dropout ─► rnn (L layers) ─► dropout ─► decoder ─► logits [T, B, V]
-                     (whole words            (dropout between              (tied: the
-                      dropped)                layers)                       embedding matrix)
+                     (whole words  (input)   (hidden dropout between (output)  (tied: the
+                      dropped)                layers; weight dropout)           embedding matrix)
 
 Design: the recurrent layers are one ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` named ``rnn`` with
 ``num_layers = L``. That keeps the ``state_dict`` keys equal to the checkpoint names
 (``rnn.weight_ih_l0`` ...) with no renaming, lets cuDNN and oneDNN (CPU LSTM, fp32 and bf16) run
 the whole stack, and gives Zaremba's per-step dropout between layers for free (the module's
 ``dropout`` argument). Variational (locked) dropout needs one mask per sequence *between* layers,
-which ``nn.LSTM`` cannot do; only then, and only in training, the same parameters are run one
-layer at a time through ``torch.lstm`` / ``torch.gru`` / ``torch.rnn_*`` (the functions
-``nn.LSTM`` itself calls, so oneDNN is still used) with the mask applied in between.
+which ``nn.LSTM`` cannot do, and so does weight dropout (a DropConnect mask on ``weight_hh``,
+AWD-LSTM's "wdrop"); only then, and only in training, the same parameters are run one layer at a
+time through ``torch.lstm`` / ``torch.gru`` / ``torch.rnn_*`` (the functions ``nn.LSTM`` itself
+calls, so oneDNN is still used) with the masks applied in between.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, save_checkpoint
 from unroll.config import ModelConfig
 from unroll.init import init_params
-from unroll.models.dropout import dropout, embedding_dropout, locked_dropout, locked_mask
+from unroll.models.dropout import dropout, embedding_dropout, keep_mask, locked_dropout, locked_mask
 from unroll.models.loss import linear_cross_entropy
 from unroll.models.qrnn import QRNN
 
@@ -60,12 +61,12 @@ class LanguageModel(nn.Module):
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_size)
         # Per-step dropout between layers runs inside the module; locked dropout runs outside it.
-        between = cfg.dropout if cfg.num_layers > 1 and not cfg.locked_dropout else 0.0
+        between = 0.0 if cfg.locked_dropout else cfg.p_hidden
         args = (cfg.emb_size, cfg.hidden_size, cfg.num_layers)
         if cfg.cell == "lstm":
             self.rnn = nn.LSTM(*args, dropout=between)
         elif cfg.cell == "qrnn":  # all matrix products outside the time loop (see unroll.models.qrnn)
-            self.rnn = QRNN(*args, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, locked=cfg.locked_dropout)
+            self.rnn = QRNN(*args, dropout=cfg.p_hidden, locked=cfg.locked_dropout, weight_dropout=cfg.weight_dropout)
         elif cfg.cell == "gru":
             self.rnn = nn.GRU(*args, dropout=between)
         else:
@@ -107,7 +108,8 @@ class LanguageModel(nn.Module):
         state: State | None = None,
         lengths: Tensor | list[int] | None = None,
         targets: Tensor | None = None,
-    ) -> tuple[Tensor, State]:
+        activation_reg: tuple[float, float] | None = None,
+    ) -> tuple[Tensor, State] | tuple[Tensor, State, Tensor]:
         """Logits ``[T, B, V]`` for token ids ``inputs [T, B]``, and the state after the last step.
 
         ``lengths [B]`` (optional; padding is trailing) makes each sequence's returned state the
@@ -116,12 +118,14 @@ class LanguageModel(nn.Module):
 
         With ``targets [T, B]`` the first value returned is the mean cross-entropy per token
         instead of the logits, computed by the fused decoder + loss (``unroll.models.loss``): the
-        training path, which never materializes float32 logits.
+        training path, which never materializes float32 logits. With ``activation_reg = (ar, tar)``
+        as well, a third value is returned: the activation penalty to add to the loss (see
+        ``activation_penalty``), kept apart so the loss stays the plain cross-entropy.
         """
         cfg = self.cfg
         T = inputs.size(0)
         x = embedding_dropout(self.embedding.weight, inputs, cfg.emb_dropout, self.training, self.sparse_embedding_grad)
-        x = self._dropout(x)
+        x = self._dropout(x, cfg.p_input)
         packed = False
         if lengths is not None:
             lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
@@ -132,17 +136,35 @@ class LanguageModel(nn.Module):
         else:
             if packed:
                 x = pack_padded_sequence(x, lengths, enforce_sorted=False)
-            if self.training and cfg.locked_dropout and cfg.dropout > 0 and cfg.num_layers > 1:
+            if self.training and ((cfg.locked_dropout and cfg.p_hidden > 0) or cfg.weight_dropout > 0):
                 out, state = self._run_layer_by_layer(x, state)
             else:
                 out, state = self.rnn(x, state)
         if packed:
             out = pad_packed_sequence(out, total_length=T)[0]
-        out = self._dropout(out)
+        raw, out = out, self._dropout(out, cfg.dropout)
         if targets is not None:
             loss = linear_cross_entropy(out.flatten(0, 1), self.decoder.weight, self.decoder.bias, targets.flatten())
-            return loss, self._master_dtype(state)
+            if activation_reg is None:
+                return loss, self._master_dtype(state)
+            return loss, self._master_dtype(state), self.activation_penalty(raw, out, *activation_reg)
         return self.decoder(out), self._master_dtype(state)
+
+    def activation_penalty(self, raw: Tensor, dropped: Tensor, ar: float, tar: float) -> Tensor:
+        """AR + TAR (Merity et al. 2017) on the last layer's output ``[T, B, H]``; zero in eval mode.
+
+        AR, ``ar * mean(dropped^2)``, keeps activations small; TAR, ``tar * mean((h_t - h_{t-1})^2)``
+        on the output before dropout, keeps them from jumping between steps. Both regularize
+        without touching the cell, so every cell (and its fast kernels) takes them.
+        """
+        penalty = raw.new_zeros((), dtype=torch.float32)
+        if not self.training:
+            return penalty
+        if ar:
+            penalty = penalty + ar * dropped.float().pow(2).mean()
+        if tar and raw.size(0) > 1:
+            penalty = penalty + tar * (raw[1:] - raw[:-1]).float().pow(2).mean()
+        return penalty
 
     def _master_dtype(self, state: State) -> State:
         """Under autocast the cell returns a bf16 state; carry it in the weights' dtype instead."""
@@ -151,18 +173,22 @@ class LanguageModel(nn.Module):
             return tuple(s.to(dtype) for s in state)  # type: ignore[return-value]
         return state.to(dtype)
 
-    def _dropout(self, x: Tensor) -> Tensor:
-        """Dropout on a non-recurrent connection ``[T, B, D]``: locked or per step."""
-        if not self.training or self.cfg.dropout == 0:
+    def _dropout(self, x: Tensor, p: float) -> Tensor:
+        """Dropout with probability ``p`` on a non-recurrent connection ``[T, B, D]``: locked or per step."""
+        if not self.training or p == 0:
             return x
         if self.cfg.locked_dropout:
-            return locked_dropout(x, self.cfg.dropout, self.training)
-        return dropout(x, self.cfg.dropout, self.training)
+            return locked_dropout(x, p, self.training)
+        return dropout(x, p, self.training)
 
     def _run_layer_by_layer(
         self, x: Tensor | PackedSequence, state: State | None
     ) -> tuple[Tensor | PackedSequence, State]:
-        """The recurrent stack one layer at a time, one locked dropout mask per sequence between layers."""
+        """The recurrent stack one layer at a time, with dropout between layers and on ``weight_hh``.
+
+        Between layers: one locked mask per sequence, or a fresh one per element. Weight dropout:
+        one DropConnect mask on each layer's ``weight_hh`` for the whole batch.
+        """
         cfg, lstm = self.cfg, self.cfg.cell == "lstm"
         packed = isinstance(x, PackedSequence)
         data, batch_sizes = (x.data, x.batch_sizes) if packed else (x, None)
@@ -179,10 +205,14 @@ class LanguageModel(nn.Module):
             rows = torch.arange(B, device=data.device).expand(len(batch_sizes), B)[live.to(data.device)]
         run = _RNN_FUNCTIONS[cfg.cell]
         for k in range(cfg.num_layers):
-            if k > 0:
-                mask = locked_mask(B, cfg.hidden_size, cfg.dropout, data)
+            if k > 0 and cfg.p_hidden > 0 and cfg.locked_dropout:
+                mask = locked_mask(B, cfg.hidden_size, cfg.p_hidden, data)
                 data = data * (mask[rows] if packed else mask.unsqueeze(0))
+            elif k > 0 and cfg.p_hidden > 0:
+                data = dropout(data, cfg.p_hidden, True)
             weights = [getattr(self.rnn, f"{w}_l{k}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            if cfg.weight_dropout > 0:
+                weights[1] = weights[1] * keep_mask(weights[1].shape, cfg.weight_dropout, weights[1])
             hx = [hs[k][None], cs[k][None]] if lstm else hs[k][None]
             # positional flags: has_biases, num_layers, dropout, train, bidirectional[, batch_first]
             if packed:

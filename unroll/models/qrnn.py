@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from unroll.models.dropout import dropout, locked_dropout
+from unroll.models.dropout import dropout, keep_mask, locked_dropout
 
 
 class _LinearScan(torch.autograd.Function):
@@ -67,12 +67,17 @@ class QRNN(nn.Module):
 
     ``dropout`` acts between layers in training: one mask per sequence when ``locked``
     (variational), else a fresh mask per step (Zaremba), as ``nn.LSTM``'s ``dropout`` does.
+    ``weight_dropout``: in training, one DropConnect mask per batch on each ``weight_ih``, the
+    only weights a qrnn has (AWD-QRNN's regularizer in place of AWD-LSTM's mask on ``weight_hh``).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0, locked: bool = False):
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0, locked: bool = False,
+        weight_dropout: float = 0.0,
+    ):
         super().__init__()
         self.hidden_size, self.num_layers = hidden_size, num_layers
-        self.dropout, self.locked = dropout, locked
+        self.dropout, self.locked, self.weight_dropout = dropout, locked, weight_dropout
         for k in range(num_layers):
             n_in = input_size if k == 0 else hidden_size
             self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size, n_in)))
@@ -89,7 +94,10 @@ class QRNN(nn.Module):
         for k in range(self.num_layers):
             if k > 0 and self.training and self.dropout > 0:
                 x = locked_dropout(x, self.dropout, True) if self.locked else dropout(x, self.dropout, True)
-            gates = F.linear(x, getattr(self, f"weight_ih_l{k}"), getattr(self, f"bias_ih_l{k}")).to(scan_dtype)
+            weight = getattr(self, f"weight_ih_l{k}")
+            if self.training and self.weight_dropout > 0:
+                weight = weight * keep_mask(weight.shape, self.weight_dropout, weight)
+            gates = F.linear(x, weight, getattr(self, f"bias_ih_l{k}")).to(scan_dtype)
             z, f, o = gates.chunk(3, dim=-1)
             f = torch.sigmoid(f)
             c = linear_scan(f, (1 - f) * torch.tanh(z), state[k].to(scan_dtype))

@@ -78,8 +78,8 @@ def train_sgd(
     from zero and, with ``rng``, the batch order is shuffled every epoch. A final evaluation
     after the last epoch closes the history.
     """
-    if model.cfg.dropout or model.cfg.emb_dropout:
-        raise UnrollError("the NumPy reference engine has no dropout: set dropout and emb_dropout to 0")
+    if model.cfg.regularized:
+        raise UnrollError("the NumPy reference engine has no dropout: set every dropout setting to 0")
     optimizer = SGD(model.params, lr, momentum, clip)
     history: list[dict] = []
     seen = 0

@@ -303,13 +303,20 @@ class Trainer:
             lr *= x_t.size(0) / cfg.bptt
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             # targets: the model's fused decoder + mean cross-entropy (unroll.models.loss)
-            loss, hidden = self.ddp(x_t, detach_state(self.hidden), targets=y_t)
+            if cfg.ar or cfg.tar:  # AWD-LSTM's activation penalties join the objective, not the loss shown
+                loss, hidden, penalty = self.ddp(
+                    x_t, detach_state(self.hidden), targets=y_t, activation_reg=(cfg.ar, cfg.tar)
+                )
+                objective = loss + penalty
+            else:
+                loss, hidden = self.ddp(x_t, detach_state(self.hidden), targets=y_t)
+                objective = loss
         value = self.dist.mean_item(loss)  # the whole batch's mean loss, on every rank
         if not math.isfinite(value):
             self._roll_back(f"loss {value}")
             return None
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         if cfg.clip > 0:
             params = [p for p in self.model.parameters() if p.grad is not None]
             total = _total_norm([p.grad for p in params], self._foreach)
