@@ -47,6 +47,8 @@ from unroll.text import TextSpec, Vocab
 from unroll.train import distributed
 from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
 from unroll.train.state import (
+    check_resume_overrides,
+    existing_run_error,
     from_json_and_tensors,
     has_trainer_state,
     load_trainer_state,
@@ -116,7 +118,7 @@ def train_classifier(
     out = Path(out)
     dist = distributed.current(device)
     if dist.from_main(lambda: has_trainer_state(out)):  # rank 0's disk holds the run
-        raise UnrollError(f"{out} already holds a training run; continue it with --resume {out} or choose another --out")
+        raise existing_run_error(out)
     settings = dict(model or {})
     lm = spec = vocab = None
     if init_from is not None:
@@ -150,9 +152,7 @@ def resume_classifier(
 ) -> ClassifyResult:
     """Continue the run in ``out`` from its last checkpoint (the tutorial's ``reload_model``)."""
     out = Path(out)
-    fixed = sorted(set(overrides or {}) - RESUMABLE)
-    if fixed:
-        raise UnrollError(f"{', '.join(fixed)} cannot change when resuming; only {', '.join(sorted(RESUMABLE))} can")
+    check_resume_overrides(overrides, RESUMABLE)
     ckpt, meta, tensors = distributed.current(device).from_main(lambda: (read_classifier(out), *load_trainer_state(out)))
     if "train" not in ckpt.extra:
         raise CheckpointError(f"{out / 'config.json'}: has no training settings to resume with")

@@ -26,7 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from unroll.checkpoint import CONFIG, VOCAB, WEIGHTS
-from unroll.errors import CheckpointError
+from unroll.errors import CheckpointError, UnrollError
 from unroll.io import atomic_write_bytes, atomic_write_json
 
 STATE_TENSORS = "trainer_state.safetensors"
@@ -55,6 +55,21 @@ def save_trainer_state(directory: str | os.PathLike, meta: dict[str, Any], tenso
 
 def has_trainer_state(directory: str | os.PathLike) -> bool:
     return (Path(directory) / STATE_JSON).is_file()
+
+
+def existing_run_error(directory: str | os.PathLike) -> UnrollError:
+    """What a new run says when ``directory`` already holds one: it never overwrites a resumable run."""
+    return UnrollError(f"{directory} already holds a training run; continue it with --resume {directory} or choose another --out")
+
+
+def check_resume_overrides(overrides: dict[str, Any] | None, allowed: set[str]) -> None:
+    """On resume only settings that did not shape the run so far (budgets, patience ...) may change."""
+    fixed = sorted(set(overrides or {}) - allowed)
+    if fixed:
+        raise UnrollError(
+            f"{', '.join(fixed)} cannot change when resuming (they shape the run so far); "
+            f"on --resume only {', '.join(sorted(allowed))} can"
+        )
 
 
 def load_trainer_state(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

@@ -44,6 +44,8 @@ from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_me
 from unroll.train.optim import NTASGD, averaged_weights, build_optimizer
 from unroll.train.schedule import Schedule
 from unroll.train.state import (
+    check_resume_overrides,
+    existing_run_error,
     from_json_and_tensors,
     has_trainer_state,
     load_trainer_state,
@@ -97,7 +99,7 @@ def train(
     """
     out = Path(out)
     if has_trainer_state(out):
-        raise UnrollError(f"{out} already holds a training run; continue it with --resume {out} or choose another --out")
+        raise existing_run_error(out)
     if corpus is None:
         cfg, corpus = _load_corpus(cfg)
     if not isinstance(model, ModelConfig):
@@ -123,12 +125,7 @@ def resume(
     ``time_budget``, ``patience``, ``eval_every`` ...), not those that shaped the run so far.
     """
     out = Path(out)
-    fixed = sorted(set(overrides or {}) - RESUMABLE_OVERRIDES)
-    if fixed:
-        raise UnrollError(
-            f"{', '.join(fixed)} cannot change when resuming (they shape the run so far); "
-            f"on --resume only {', '.join(sorted(RESUMABLE_OVERRIDES))} can"
-        )
+    check_resume_overrides(overrides, RESUMABLE_OVERRIDES)
     ckpt, meta, tensors = distributed.current(device).from_main(lambda: (load_checkpoint(out), *load_trainer_state(out)))
     if "train" not in ckpt.extra:
         raise CheckpointError(f"{out / 'config.json'}: has no training settings to resume with")
