@@ -43,13 +43,33 @@ def test_train_eval_predict(tmp_path, capsys, monkeypatch):
     assert main(["classify", "predict", str(out), str(lines)]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [r[0] for r in rows] == ["pos", "neg"] and all(0.5 < float(r[1]) <= 1 for r in rows)
-    monkeypatch.setattr("sys.stdin", io.StringIO("a good story\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"a good story\n")))
     assert main(["classify", "predict", str(out), "-", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] == "pos"
 
     assert main(["classify", "train", "--resume", str(out), "--max-epochs", "7", "--quiet"]) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["kind"] == "valid"] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_latin1_data_needs_and_takes_encoding(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_bytes(synthetic_csv(tmp_path / "utf8.csv").read_text(encoding="utf-8").replace(
+        "good", "très bon").encode("latin-1"))
+    out = str(tmp_path / "run")
+    assert main(["classify", "train", "--data", str(data), *TINY, "--max-epochs", "2", "--out", out]) == 2
+    err = one_error_line(capsys)
+    assert "invalid UTF-8" in err and "--encoding" in err
+    assert main(["classify", "train", "--data", str(data), "--encoding", "latin-1", *TINY, "--max-epochs", "2",
+                 "--out", out]) == 0
+    capsys.readouterr()
+    assert main(["classify", "eval", out, "--split", "valid"]) == 0  # the training data, in its own encoding
+    lines = tmp_path / "in.txt"
+    lines.write_bytes("un film très bon\n".encode("latin-1"))
+    assert main(["classify", "predict", out, str(lines)]) == 2
+    assert "--encoding" in one_error_line(capsys)
+    assert main(["classify", "predict", out, str(lines), "--encoding", "latin-1"]) == 0
+    assert capsys.readouterr().out.count("\n") == 1
 
 
 def test_class_folders_and_show_config(tmp_path, capsys):

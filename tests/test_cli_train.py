@@ -49,6 +49,24 @@ def test_train_then_eval_then_resume(tmp_path, corpus, capsys):
     assert [r["epoch"] for r in records] == [1, 2]
 
 
+def test_latin1_text_needs_and_takes_encoding(tmp_path, capsys):
+    book = tmp_path / "livre.txt"
+    book.write_bytes(("Il était une fois un café très noir.\n" * 40).encode("latin-1"))
+    out = str(tmp_path / "run")
+    assert main(["train", "--data", str(book), "--level", "char", *TINY, "--epochs", "1", "--out", out]) == 2
+    err = one_error_line(capsys)
+    assert "invalid UTF-8 at byte offset 3" in err and "--encoding" in err
+    assert main(["train", "--data", str(book), "--encoding", "latin-1", "--level", "char", *TINY, "--epochs", "1",
+                 "--out", out]) == 0
+    capsys.readouterr()
+    assert main(["eval", out, "--json"]) == 0  # the training data, read in the encoding training used
+    assert json.loads(capsys.readouterr().out)["tokens"] > 0
+    assert main(["eval", out, "--data", str(book)]) == 2  # a file given to eval is UTF-8 unless --encoding
+    assert "--encoding" in one_error_line(capsys)
+    assert main(["eval", out, "--data", str(book), "--encoding", "latin-1"]) == 0
+    assert "ppl" in capsys.readouterr().out
+
+
 def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(tmp_path, corpus, capsys, monkeypatch):
     step = trainer_module.Trainer._train_step
 

@@ -74,6 +74,7 @@ class ClassifyConfig:
     data: str = "imdb"  # imdb, a folder DIR/<class>/*.txt (or DIR/{train,valid,test}/<class>/), or a .csv/.tsv file
     text_column: str = "text"  # CSV/TSV: the column holding the text
     label_column: str = "label"  # CSV/TSV: the column holding the label
+    encoding: str | None = None  # text encoding of the data files (None: UTF-8)
     valid_portion: float = 0.05  # share of train held out for validation (seeded) when the data has no valid split
     # preprocessing (the tutorial: Treebank words, lowercased, HTML line breaks removed)
     level: str = "word"  # tokens: word (Treebank) | whitespace | char

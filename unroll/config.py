@@ -109,6 +109,7 @@ class TrainConfig:
     data: str = "tinyshakespeare"  # a registered dataset name or a path (file or directory)
     level: str | None = None  # char | word | whitespace; None: the dataset's own (ptb: whitespace)
     max_vocab: int | None = None  # keep the most frequent types; the rest become <unk>
+    encoding: str | None = None  # text encoding of the data files (None: UTF-8)
     # batching
     batch_size: int = 20
     bptt: int = 35  # truncated-BPTT window (time steps per update)

@@ -81,6 +81,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "valid", "test"], default="test", help="default: test")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="examples per batch (speed only)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
     p.add_argument("--last", action="store_true", help="a run directory: use its last weights, not best/")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -96,6 +97,8 @@ def _register_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--last", action="store_true", help="a run directory: use its last weights, not best/")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--json", action="store_true", help="one JSON object a line, with every class's probability")
+    p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
+
     p.set_defaults(func=run_predict)
 
 
@@ -180,7 +183,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise UnrollError(f"--batch-size must be at least 1, got {args.batch_size}")
     res = evaluate_classifier(run_directory(args.dir, args.last), data=args.data, split=args.split,
-                              batch_size=args.batch_size, precision=args.precision, device=args.device)
+                              batch_size=args.batch_size, precision=args.precision, device=args.device,
+                              encoding=args.encoding)
     if args.json:
         print(json.dumps(res))
         return 0
@@ -195,13 +199,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from unroll.data import read_text
+    from unroll.data import read_text_or_stdin
     from unroll.models import resolve_device
     from unroll.models.classifier import load_classifier
     from unroll.use.classify import predict_texts, run_directory
 
     model, ckpt = load_classifier(run_directory(args.dir, args.last), device=resolve_device(args.device))
-    text = sys.stdin.read() if args.file == "-" else read_text(args.file)
+    text, _ = read_text_or_stdin(args.file, args.encoding)
     lines = text.splitlines()
     if not lines:
         raise UnrollError("no input lines to classify")

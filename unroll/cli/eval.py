@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "TensorFlow tutorial's test (default: the run's eval / test batch size)")
     p.add_argument("--bptt", type=int, default=35, metavar="T", help="window length (speed only; default 35)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
     p.add_argument("--last", action="store_true", help="a run directory: use its last weights, not best/")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.last and (directory / "best" / "model.safetensors").is_file():
         directory = directory / "best"
     res = evaluate_checkpoint(directory, data=args.data, split=args.split, batch_size=args.batch_size,
-                              bptt=args.bptt, precision=args.precision, device=args.device)
+                              bptt=args.bptt, precision=args.precision, device=args.device,
+                              encoding=args.encoding)
     if args.json:
         print(json.dumps(res))
     else:

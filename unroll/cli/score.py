@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dir", metavar="DIR", help="checkpoint directory or training run directory")
-    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="UTF-8 text, one sentence a line; - is stdin")
+    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="text, one sentence a line (UTF-8 unless --encoding); - is stdin")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per line (per group with --rank)")
     out.add_argument("--tsv", action="store_true", help="tab-separated values with a header row")
@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                    help="colour tokens by surprisal in the text output (auto: when stdout is a terminal)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="sentences per forward pass (default 64)")
+    p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
     p.add_argument("--engine", choices=["torch", "numpy"], default="torch",
                    help="torch (fast) or numpy (the reference engine); both give the same scores")
     p.add_argument("--device", default="auto", help="torch engine: auto, cpu, cuda, cuda:N or mps")
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unroll.cli.generate import one_line_warnings
+    from unroll.data.files import read_text_or_stdin
     from unroll.errors import UnrollError
     from unroll.io import atomic_write_text
     from unroll.use import surprisal
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise UnrollError("--normalize applies to --rank; add --rank")
     if args.batch_size < 1:
         raise UnrollError(f"--batch-size must be at least 1, got {args.batch_size}")
-    text, name = read_input(args.file)
+    text, name = read_text_or_stdin(args.file, args.encoding)
     color = args.color == "always" or (args.color == "auto" and _is_terminal())
     with one_line_warnings():
         lm = load(args.dir, engine=args.engine, device=args.device)
@@ -80,18 +82,6 @@ def run(args: argparse.Namespace) -> int:
         page = surprisal.html_page(scores, labels, joiner, f"unroll score: {args.dir}")
         atomic_write_text(args.html, page)
     return 0
-
-
-def read_input(path: str) -> tuple[str, str]:
-    """The text of FILE or stdin, and its name for messages; one-line errors for bad input."""
-    from unroll.data.files import decode_text, read_text
-    from unroll.errors import UnrollError
-
-    if path != "-":
-        return read_text(path), path
-    if sys.stdin.isatty():
-        raise UnrollError("no input: give a FILE or pipe text into unroll score")
-    return decode_text(sys.stdin.buffer.read(), "<stdin>"), "<stdin>"
 
 
 def _is_terminal() -> bool:

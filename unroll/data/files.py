@@ -45,11 +45,26 @@ def decode_text(data: bytes, path: str | os.PathLike, encoding: str | None = Non
         return data.decode(codec.name)
     except UnicodeDecodeError as e:
         hint = ("if it is in another encoding, convert it to UTF-8 first (e.g. iconv -f LATIN1 -t UTF-8) "
-                "or give that --encoding to commands that take one (unroll data stats)")
+                "or give its name with --encoding (e.g. --encoding latin-1)")
         raise DataError(
             f"{path}: invalid {codec.name.replace('-sig', '').upper()} at byte offset {e.start} "
             f"(byte 0x{data[e.start]:02x}); {hint}"
         ) from None
+
+
+def read_text_or_stdin(path: str, encoding: str | None = None) -> tuple[str, str]:
+    """The text of ``path``, or of standard input for ``-``, and its name for messages.
+
+    Standard input gets the same checks as a file (empty, binary, undecodable); one typed at
+    the terminal is refused, since a command reading it would seem to hang.
+    """
+    import sys
+
+    if path != "-":
+        return read_text(path, encoding), path
+    if sys.stdin.isatty():
+        raise DataError("no input: give a FILE or pipe text in")
+    return decode_text(sys.stdin.buffer.read(), "<stdin>", encoding), "<stdin>"
 
 
 def _codec(encoding: str) -> codecs.CodecInfo:

@@ -174,7 +174,7 @@ def _load_data(cfg: ClassifyConfig, spec: TextSpec | None, vocab: Vocab | None,
         data = load_labeled(
             cfg.data, spec=spec or classify_spec(cfg.level, cfg.lower), vocab=vocab, labels=labels, n_words=cfg.n_words,
             maxlen=cfg.maxlen, overlong=cfg.overlong, valid_portion=cfg.valid_portion, seed=cfg.seed,
-            text_column=cfg.text_column, label_column=cfg.label_column,
+            text_column=cfg.text_column, label_column=cfg.label_column, encoding=cfg.encoding,
         )
     if Path(cfg.data).exists():
         cfg = replace(cfg, data=str(Path(cfg.data).resolve()))

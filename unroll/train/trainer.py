@@ -141,7 +141,7 @@ def resume(
 def _load_corpus(cfg: TrainConfig) -> tuple[TrainConfig, Any]:
     """The corpus the config names; a path is made absolute so that a resume finds it anywhere."""
     with distributed.current().main_first():  # rank 0 downloads into the cache, if needed, alone
-        corpus = load_corpus(cfg.data, level=cfg.level, max_size=cfg.max_vocab)
+        corpus = load_corpus(cfg.data, level=cfg.level, max_size=cfg.max_vocab, encoding=cfg.encoding)
     if Path(cfg.data).exists():
         cfg = replace(cfg, data=str(Path(cfg.data).resolve()))
     for split in ("train", "valid"):

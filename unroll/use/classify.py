@@ -70,13 +70,15 @@ def evaluate_classifier(
     batch_size: int = 64,
     precision: str = "fp32",
     device: str | None = None,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     """Error rate, accuracy and confusion matrix of a classifier checkpoint on labeled data.
 
     ``data``: imdb or a folder with train/valid/test sub-folders (``split`` is read; train and
     valid are the training run's, held out with its seed and ``valid_portion``), or a folder per
     class / a CSV/TSV file (all of it is read). Default: the data the model was trained on.
-    Examples are cut to ``maxlen`` as in training, never dropped.
+    Examples are cut to ``maxlen`` as in training, never dropped. ``encoding``: of ``data``'s
+    files (default UTF-8; for the training data, the encoding training read it with).
     """
     from unroll.data.labeled import encode_docs, label_ids, read_labeled, tokenize_texts, training_splits
     from unroll.models import resolve_device
@@ -87,7 +89,8 @@ def evaluate_classifier(
     source = data or cfg.get("data")
     if not source:
         raise UnrollError(f"{directory}: the checkpoint does not say what it was trained on; pass --data")
-    raw = read_labeled(source, cfg.get("text_column", "text"), cfg.get("label_column", "label"))
+    encoding = encoding or (None if data else cfg.get("encoding"))
+    raw = read_labeled(source, cfg.get("text_column", "text"), cfg.get("label_column", "label"), encoding)
     if "all" in raw and data is not None:
         examples, name = raw["all"], "all"
     else:

@@ -72,12 +72,14 @@ def evaluate_checkpoint(
     bptt: int = 35,
     precision: str = "fp32",
     device: str | None = None,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint directory, tokenizing exactly as its training did.
 
     ``data``: a dataset name or folder (its ``split`` is read), a text file (all of it is read),
     or None for the data the model was trained on. ``batch_size`` defaults to the run's
-    ``test_batch_size`` for test and ``eval_batch_size`` otherwise.
+    ``test_batch_size`` for test and ``eval_batch_size`` otherwise. ``encoding``: of ``data``
+    (default UTF-8; for the training data, the encoding training read it with).
     """
     from unroll.data import load_corpus, read_text
     from unroll.models import load_model, resolve_device
@@ -91,10 +93,11 @@ def evaluate_checkpoint(
     source = data or train_cfg.get("data")
     if not source:
         raise UnrollError(f"{directory}: the checkpoint does not say what it was trained on; pass --data NAME|PATH")
+    encoding = encoding or (None if data else train_cfg.get("encoding"))
     if data is not None and Path(data).is_file():
-        ids, name = spec.encode(read_text(data), vocab), str(data)
+        ids, name = spec.encode(read_text(data, encoding), vocab), str(data)
     else:
-        corpus = load_corpus(source, spec=spec, vocab=vocab)
+        corpus = load_corpus(source, spec=spec, vocab=vocab, encoding=encoding)
         if split not in corpus.splits:
             raise DataError(f"{source}: has no {split} split (it has {', '.join(corpus.splits)}); choose another --split")
         ids, name = corpus.splits[split], split
