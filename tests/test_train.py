@@ -86,6 +86,18 @@ def result_vocab(out: Path) -> int:
     return len(json.loads((out / "vocab.json").read_text())["itos"])
 
 
+def test_final_test_can_be_turned_off(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for split in ("train", "valid", "test"):
+        (folder / f"{split}.txt").write_text(TEXT if split == "train" else TEXT[:200], encoding="utf-8")
+    with_test = train(tiny_cfg(folder, epochs=1), TINY_MODEL, tmp_path / "a")
+    without = train(tiny_cfg(folder, epochs=1, final_test=False), TINY_MODEL, tmp_path / "b")
+    assert with_test.test is not None and without.test is None
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert "test" not in kinds and (tmp_path / "b" / "best").is_dir()
+
+
 def test_existing_run_is_not_overwritten(tmp_path, corpus_file):
     train(tiny_cfg(corpus_file, epochs=1), TINY_MODEL, tmp_path / "run")
     with pytest.raises(Exception, match="--resume"):

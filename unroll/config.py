@@ -116,6 +116,7 @@ class TrainConfig:
     random_bptt: bool = False  # AWD-LSTM: window length ~ N(bptt, 5), bptt/2 with p=0.05
     eval_batch_size: int = 10
     test_batch_size: int = 1  # the TensorFlow tutorial tests with batch size 1
+    final_test: bool = True  # when training ends, score the best checkpoint on the test split
     # optimization
     optimizer: str = "sgd"  # sgd | momentum | nesterov | adagrad | adadelta | rmsprop | adam | adamw | ntasgd
     lr: float = 20.0

@@ -57,7 +57,7 @@ from unroll.use.evaluate import evaluate
 BEST = "best"
 # Settings a resumed run may change: how long it goes on and how it is watched, not what it did.
 RESUMABLE_OVERRIDES = {"epochs", "max_steps", "time_budget", "patience", "eval_every", "max_rollbacks",
-                       "eval_batch_size", "test_batch_size"}
+                       "eval_batch_size", "test_batch_size", "final_test"}
 
 
 @dataclass
@@ -235,7 +235,8 @@ class Trainer:
             if stopped in ("max_steps", "time_budget", "interrupted"):
                 self._save()  # epoch ends and early stopping saved already
         test = None
-        if self.dist.is_main and stopped != "interrupted" and "test" in self.corpus.splits and (self.out / BEST).is_dir():
+        testable = self.cfg.final_test and "test" in self.corpus.splits and (self.out / BEST).is_dir()
+        if self.dist.is_main and stopped != "interrupted" and testable:
             test = self._test()
         return TrainResult(self.out, stopped, self.epoch, self.step, self._elapsed(), self.best_valid, test,
                            self.corpus.text.level)
