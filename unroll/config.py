@@ -211,27 +211,29 @@ PRESETS: dict[str, Preset] = {
     #   (measured 2026-11-23, one thread each). In an hour that is about twice the epochs.
     # - Tied weights (Press & Wolf 2017, Inan et al. 2017) and AWD-QRNN's regularizers (Merity et
     #   al. 2017/2018): variational (locked) dropout 0.4 on the input and output and 0.3 between
-    #   layers, embedding dropout 0.1, weight dropout 0.1 on the qrnn weights, AR 2 / TAR 1 and
-    #   weight decay 1.2e-6. Locked masks are also far cheaper to draw on CPU than per-step ones.
-    # - A third layer: at 650 wide the 10k-word output layer holds most of the FLOPs, so a layer
-    #   costs about 14% more time per token.
+    #   layers, embedding dropout 0.1, weight dropout 0.1 on the qrnn weights, AR 2 / TAR 1.
+    #   Locked masks are also far cheaper to draw on CPU than per-step ones. Not AWD's weight
+    #   decay: with it, plain SGD can no longer fold the clip into the lr, and a step costs ~15%
+    #   more. Per step (bf16, batch 20 x 35): 73 ms without these regularizers, 87 ms with them.
     # - SGD lr 20 / clip 0.25 on the mean loss, as the plain loop of BASELINES.md (test 78.68 in
     #   60 minutes), but with a cosine schedule that ends at the time budget instead of lr / 4 on
     #   a stall: the run knows its horizon, so it anneals exactly once, at the end.
-    # - bf16 autocast on AMX and the fused decoder + loss (unroll.models.loss).
+    # - bf16 autocast on AMX and the fused decoder + loss (unroll.models.loss: at 650 wide, most
+    #   of the FLOPs are in the 10k-word output layer).
     # - Validation with batch 20 (one evaluation per epoch, inside the budget); the test with
     #   batch 10, as the plain loop tests.
-    # History (benchmarks/ptb_60min.py, 2026-11-23): the first version (2 layers, dropout 0.4
-    # everywhere, no weight dropout, AR/TAR or weight decay) reached valid 82.63 / test 77.26 in 34
-    # epochs; after about 25 epochs it stopped gaining, train ppl 64 under dropout against valid 83,
-    # hence the stronger regularization. BENCHMARKS.md has the runs.
+    # History (benchmarks/ptb_60min.py, 2026-11-23): the first version (dropout 0.4 everywhere, no
+    # weight dropout or AR/TAR) reached valid 82.63 / test 77.26 in 34 epochs; after about 25
+    # epochs it stopped gaining, train ppl 64 under dropout against valid 83, hence the
+    # regularizers. A third layer plus weight decay cost 60% more time per epoch (163 s against
+    # 101 s), too much for the hour. BENCHMARKS.md has the runs.
     "ptb-cpu-60min": Preset(
-        "Best PTB perplexity in 60 minutes on a 2-core CPU: tied 3x650 qrnn, AWD regularizers, bf16, cosine to the budget",
-        dict(cell="qrnn", emb_size=650, hidden_size=650, num_layers=3, dropout=0.4, input_dropout=0.4,
+        "Best PTB perplexity in 60 minutes on a 2-core CPU: tied 2x650 qrnn, AWD regularizers, bf16, cosine to the budget",
+        dict(cell="qrnn", emb_size=650, hidden_size=650, num_layers=2, dropout=0.4, input_dropout=0.4,
              hidden_dropout=0.3, emb_dropout=0.1, weight_dropout=0.1, locked_dropout=True, tie_weights=True,
              init_scale=0.1),
-        TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, weight_decay=1.2e-6,
-                    ar=2.0, tar=1.0, schedule="cosine", warmup_steps=0, min_lr=0.2, epochs=100, time_budget=3600.0,
+        TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, ar=2.0, tar=1.0,
+                    schedule="cosine", warmup_steps=0, min_lr=0.2, epochs=100, time_budget=3600.0,
                     precision="bf16", eval_batch_size=20, test_batch_size=10),
     ),
     # Targets here (benchmarks/shakespeare_char.py): valid < 1.886 nats/char within 71 s (nanoGPT's
