@@ -98,7 +98,6 @@ def _register_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--json", action="store_true", help="one JSON object a line, with every class's probability")
     p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
-
     p.set_defaults(func=run_predict)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from unroll.errors import DataError
@@ -58,8 +59,6 @@ def read_text_or_stdin(path: str, encoding: str | None = None) -> tuple[str, str
     Standard input gets the same checks as a file (empty, binary, undecodable); one typed at
     the terminal is refused, since a command reading it would seem to hang.
     """
-    import sys
-
     if path != "-":
         return read_text(path, encoding), path
     if sys.stdin.isatty():
