@@ -145,3 +145,14 @@ def test_time_budget_flag_parses_durations():
     assert parse_duration("60m") == 3600 and parse_duration("1h30m") == 5400 and parse_duration("1.5h") == 5400
     with pytest.raises(Exception):
         parse_duration("soon")
+
+
+def test_bf16_where_it_is_not_native_is_a_one_line_error(tmp_path, corpus, capsys, monkeypatch):
+    from unroll.models import device as device_module
+
+    monkeypatch.setattr(device_module, "bf16_is_native", lambda device: False)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(corpus), "--level", "char", *TINY, "--max-steps", "3", "--precision", "bf16"]
+    assert main([*args, "--out", str(out)]) == 2
+    assert "bf16 has no fast kernels" in one_error_line(capsys)
+    assert not out.exists()

@@ -12,8 +12,11 @@ from unroll.checkpoint import parameter_shapes
 from unroll.config import ModelConfig
 from unroll.errors import UnrollError
 from unroll.models import LanguageModel, detach_state, load_model, resolve_device, save_model
+from unroll.models import device as device_module
 from unroll.models import dropout as dropout_module
 from unroll.models import language_model as lm_module
+from unroll.models.device import bf16_is_native, resolve_precision
+from hardware import needs_native_bf16
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 V = 13
@@ -240,6 +243,7 @@ def test_layer_by_layer_path_matches_fused_stack(cell, monkeypatch):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
+@needs_native_bf16
 def test_bf16_autocast_close_to_fp32_with_fp32_master_weights():
     model = make(dtype=torch.float32, emb_size=16, hidden_size=16, init_scale=0.3).eval()
     x = tokens(10, 4)
@@ -265,3 +269,23 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(UnrollError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_is_bf16_only_where_the_hardware_runs_it(monkeypatch, native):
+    monkeypatch.setattr(device_module, "bf16_is_native", lambda device: native)
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32"
+    if native:
+        assert resolve_precision("bf16", cpu) == "bf16"
+    else:  # asked for explicitly where it would crawl (or crash, for nn.LSTM): a clear error
+        with pytest.raises(UnrollError, match="bf16 has no fast kernels on this cpu"):
+            resolve_precision("bf16", cpu)
+    with pytest.raises(UnrollError, match="precision 'fp16'"):
+        resolve_precision("fp16", cpu)
+
+
+def test_bf16_is_native_asks_the_backend():
+    assert bf16_is_native(torch.device("cpu")) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert bf16_is_native(torch.device("meta")) is False

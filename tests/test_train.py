@@ -17,11 +17,13 @@ from safetensors.numpy import load_file
 from unroll.config import PRESETS, ModelConfig, TrainConfig
 from unroll.errors import CheckpointError, TrainingDiverged
 from unroll.models import LanguageModel
+from unroll.models import device as device_module
 from unroll.train import Trainer, resume, train
 from unroll.train.optim import NTASGD
 from unroll.train.schedule import Schedule
 from unroll.train.state import STATE_JSON, STATE_TENSORS, load_trainer_state
 from unroll.use.evaluate import evaluate
+from hardware import needs_native_bf16
 
 TEXT = (
     "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat.\n"
@@ -271,6 +273,7 @@ def test_time_budget_stops_cleanly_and_keeps_best(tmp_path, corpus_file):
     assert [r["step"] for r in records].count(result.steps) == 1
 
 
+@needs_native_bf16
 def test_bf16_training_step_runs_and_loss_falls(tmp_path, corpus_file):
     cfg = tiny_cfg(corpus_file, precision="bf16", optimizer="adam", lr=1e-2, epochs=3)
     result = train(cfg, dict(TINY_MODEL, hidden_size=16), tmp_path / "run")
@@ -306,3 +309,18 @@ def test_presets_are_complete_and_ptb_small_is_tf_equivalent():
     assert (small.train.max_epoch, small.train.lr_decay, small.train.epochs) == (4, 0.5, 13)
     large = PRESETS["ptb-large"]
     assert large.train.clip * large.train.bptt == pytest.approx(10) and large.model["dropout"] == 0.65
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_trains_in_bf16_only_where_it_is_native(tmp_path, corpus_file, monkeypatch, native):
+    monkeypatch.setattr(device_module, "bf16_is_native", lambda device: native)
+    used = []
+    real_autocast = torch.autocast
+    monkeypatch.setattr(torch, "autocast", lambda *a, **kw: used.append(kw["enabled"]) or real_autocast(*a, **kw)
+                        if kw.get("dtype") is torch.bfloat16 else real_autocast(*a, **kw))
+    lines: list[str] = []
+    model = dict(TINY_MODEL, cell="qrnn")  # nn.LSTM refuses bf16 on a CPU without it; the qrnn's GEMMs only crawl
+    train(tiny_cfg(corpus_file, precision="auto", max_steps=3), model, tmp_path / "run", echo=lines.append)
+    want = "bf16" if native else "fp32"
+    assert f"precision: {want} (auto, cpu)" in lines
+    assert len(used) > 3 and set(used) == {native}  # every training step and evaluation

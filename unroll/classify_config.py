@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from unroll.config import CELLS
+from unroll.config import CELLS, PRECISIONS
 from unroll.errors import UnrollError
 from unroll.settings import settings_from_dict
 
@@ -97,12 +97,12 @@ class ClassifyConfig:
     disp_freq: int = 10  # refresh the progress bar's loss every N updates
     time_budget: float | None = None  # seconds of wall time for training and validations (all resumes counted)
     history_test: bool = True  # also measure the test error at each validation (the tutorial's history_errs)
-    precision: str = "fp32"  # fp32 | bf16 (autocast; fp32 weights and loss)
+    precision: str = "fp32"  # fp32 | bf16 (autocast; fp32 weights and loss) | auto (bf16 where native)
     seed: int = 123
 
     def __post_init__(self) -> None:
         for name, choices in (
-            ("optimizer", CLASSIFY_OPTIMIZERS), ("overlong", OVERLONG), ("precision", ("fp32", "bf16")),
+            ("optimizer", CLASSIFY_OPTIMIZERS), ("overlong", OVERLONG), ("precision", PRECISIONS),
             ("level", ("word", "whitespace", "char")),
         ):
             if getattr(self, name) not in choices:

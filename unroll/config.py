@@ -91,8 +91,8 @@ class ModelConfig:
 # Training settings and presets (unroll.train reads these; the CLI overrides any field).
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "ntasgd")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 where the hardware runs it natively (unroll.models.device)
 SCHEDULES = ("constant", "zaremba", "plateau", "cosine")
-PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -141,7 +141,7 @@ class TrainConfig:
     patience: int = 0  # early stopping: evaluations without improvement; 0 = off
     eval_every: int = 0  # also evaluate every N updates; 0 = only at the end of each epoch
     # numerics
-    precision: str = "fp32"  # fp32 | bf16 (autocast; fp32 master weights and loss)
+    precision: str = "fp32"  # fp32 | bf16 (autocast; fp32 master weights and loss) | auto (bf16 where native)
     max_rollbacks: int = 3  # non-finite loss: roll back and halve the lr at most this often
     seed: int = 1234
 
@@ -234,7 +234,7 @@ PRESETS: dict[str, Preset] = {
              init_scale=0.1),
         TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, ar=2.0, tar=1.0,
                     schedule="cosine", warmup_steps=0, min_lr=0.2, epochs=100, time_budget=3600.0,
-                    precision="bf16", eval_batch_size=20, test_batch_size=10),
+                    precision="auto", eval_batch_size=20, test_batch_size=10),
     ),
     # Targets here (benchmarks/shakespeare_char.py): valid < 1.886 nats/char within 71 s (nanoGPT's
     # CPU recipe) and <= 1.47 within 15 minutes, 90/10 split. bf16 autocast: the LSTM runs on
@@ -247,7 +247,7 @@ PRESETS: dict[str, Preset] = {
         dict(cell="lstm", emb_size=128, hidden_size=512, num_layers=2, dropout=0.25, init="fan_in"),
         TrainConfig(data="tinyshakespeare", level="char", batch_size=32, bptt=64, optimizer="adam", lr=3e-3,
                     clip=1.0, schedule="cosine", warmup_steps=100, min_lr=1e-4, epochs=10,
-                    eval_batch_size=32, test_batch_size=32, precision="bf16"),
+                    eval_batch_size=32, test_batch_size=32, precision="auto"),
     ),
     "char-cpu": Preset(
         "A small character LSTM that learns in minutes on a laptop CPU (what `unroll demo` trains)",

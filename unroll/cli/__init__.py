@@ -8,8 +8,11 @@ their heavy dependencies (torch) inside ``func`` so that ``unroll --help`` stays
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
+from collections.abc import Iterator
 
 from unroll.errors import UnrollError
 
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with one_line_warnings():
+            return int(args.func(args) or 0)
     except UnrollError as e:
         print(f"unroll: error: {e}", file=sys.stderr)
         return 2
@@ -56,3 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `unroll generate ... | head` closed the pipe: not an error
         sys.stderr.close()
         return 0
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Show warnings as ``unroll: warning: ...`` on stderr, like errors, without a source line;
+    each distinct message once (one raised at every evaluation is shown the first time)."""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if str(message) not in seen:
+            seen.add(str(message))
+            print(f"unroll: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield

@@ -19,6 +19,7 @@ from unroll.classify_config import (
     ClassifyConfig,
 )
 from unroll.cli.train import add_field_flags, field_overrides, parse_duration
+from unroll.config import PRECISIONS
 from unroll.errors import UnrollError
 
 MODEL_PREFIX, TRAIN_PREFIX = "cmodel__", "ctrain__"
@@ -80,7 +81,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="imdb|DIR|FILE", help="labeled data (default: what the model was trained on)")
     p.add_argument("--split", choices=["train", "valid", "test"], default="test", help="default: test")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="examples per batch (speed only)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), bf16, or auto (bf16 where native)")
     p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
     p.add_argument("--last", action="store_true", help="a run directory: use its last weights, not best/")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

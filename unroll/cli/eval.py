@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from unroll.config import PRECISIONS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help="columns read in parallel; 1 = one stream as the "
                    "TensorFlow tutorial's test (default: the run's eval / test batch size)")
     p.add_argument("--bptt", type=int, default=35, metavar="T", help="window length (speed only; default 35)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), bf16, or auto (bf16 where native)")
     p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
     p.add_argument("--last", action="store_true", help="a run directory: use its last weights, not best/")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-import warnings
-from collections.abc import Iterator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,39 +45,26 @@ def run(args: argparse.Namespace) -> int:
 
     primes = args.prime or [""]
     seed = args.seed if args.seed is not None else secrets.randbits(32)
-    with one_line_warnings():
-        lm = load(args.dir, engine=args.engine, device=args.device)
-        pieces = in_order(stream(
-            lm, primes, num_samples=args.num_samples, max_tokens=args.max_tokens, stop_at_eos=not args.no_stop,
-            seed=seed, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
-            min_length=args.min_length, allow_unk=args.allow_unk,
-        ))
-        many = len(primes) * args.num_samples > 1
-        shown, parts = -1, []
-        for piece in pieces:  # sequence by sequence, each prime first, then its pieces as they come
-            if args.json:
-                parts.append(piece.text)
-                if piece.done:
-                    print(json.dumps({"prime": primes[piece.prime], "sample": piece.sample, "text": "".join(parts),
-                                      "tokens": piece.tokens, "stopped": piece.stopped, "seed": seed}), flush=True)
-                    parts = []
-                continue
-            if many and piece.index != shown:
-                print(f"--- prime {piece.prime + 1}, sample {piece.sample + 1} ---")
-                shown = piece.index
-            sys.stdout.write(piece.text + ("\n\n" if piece.done and many else "\n" if piece.done else ""))
-            sys.stdout.flush()
+    lm = load(args.dir, engine=args.engine, device=args.device)
+    pieces = in_order(stream(
+        lm, primes, num_samples=args.num_samples, max_tokens=args.max_tokens, stop_at_eos=not args.no_stop,
+        seed=seed, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, greedy=args.greedy,
+        min_length=args.min_length, allow_unk=args.allow_unk,
+    ))
+    many = len(primes) * args.num_samples > 1
+    shown, parts = -1, []
+    for piece in pieces:  # sequence by sequence, each prime first, then its pieces as they come
+        if args.json:
+            parts.append(piece.text)
+            if piece.done:
+                print(json.dumps({"prime": primes[piece.prime], "sample": piece.sample, "text": "".join(parts),
+                                  "tokens": piece.tokens, "stopped": piece.stopped, "seed": seed}), flush=True)
+                parts = []
+            continue
+        if many and piece.index != shown:
+            print(f"--- prime {piece.prime + 1}, sample {piece.sample + 1} ---")
+            shown = piece.index
+        sys.stdout.write(piece.text + ("\n\n" if piece.done and many else "\n" if piece.done else ""))
+        sys.stdout.flush()
     return 0
 
-
-@contextlib.contextmanager
-def one_line_warnings() -> Iterator[None]:
-    """Show warnings as ``unroll: warning: ...`` on stderr, like errors, without a source line."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"unroll: warning: {message}", file=sys.stderr, flush=True)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = show
-        yield

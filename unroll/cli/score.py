@@ -49,7 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unroll.cli.generate import one_line_warnings
     from unroll.data.files import read_text_or_stdin
     from unroll.errors import UnrollError
     from unroll.io import atomic_write_text
@@ -63,21 +62,20 @@ def run(args: argparse.Namespace) -> int:
         raise UnrollError(f"--batch-size must be at least 1, got {args.batch_size}")
     text, name = read_text_or_stdin(args.file, args.encoding)
     color = args.color == "always" or (args.color == "auto" and _is_terminal())
-    with one_line_warnings():
-        lm = load(args.dir, engine=args.engine, device=args.device)
-        joiner = "" if lm.spec.level == "char" else " "
-        if args.rank:
-            groups = parse_groups(text)
-            ranked = rank(lm, groups, args.normalize, args.batch_size)
-            _print_ranking(ranked, args, color, joiner)
-            scores = [s for g in ranked for _, s in g]
-            labels = [f"group {i + 1}, #{r + 1} (candidate {j + 1})" for i, g in enumerate(ranked)
-                      for r, (j, _) in enumerate(g)]
-        else:
-            lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-            labels = [f"{name}, line {n}" for n, _ in lines]
-            scores = score(lm, [line for _, line in lines], args.batch_size, labels)
-            _print_scores(scores, [n for n, _ in lines], args, color, joiner)
+    lm = load(args.dir, engine=args.engine, device=args.device)
+    joiner = "" if lm.spec.level == "char" else " "
+    if args.rank:
+        groups = parse_groups(text)
+        ranked = rank(lm, groups, args.normalize, args.batch_size)
+        _print_ranking(ranked, args, color, joiner)
+        scores = [s for g in ranked for _, s in g]
+        labels = [f"group {i + 1}, #{r + 1} (candidate {j + 1})" for i, g in enumerate(ranked)
+                  for r, (j, _) in enumerate(g)]
+    else:
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        labels = [f"{name}, line {n}" for n, _ in lines]
+        scores = score(lm, [line for _, line in lines], args.batch_size, labels)
+        _print_scores(scores, [n for n, _ in lines], args, color, joiner)
     if args.html:
         page = surprisal.html_page(scores, labels, joiner, f"unroll score: {args.dir}")
         atomic_write_text(args.html, page)

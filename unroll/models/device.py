@@ -1,9 +1,11 @@
-"""Choosing where the model runs: CUDA, then Apple's MPS, then the CPU, unless the user says."""
+"""Choosing where the model runs (CUDA, then Apple's MPS, then the CPU, unless the user says) and
+in which precision (bf16 autocast only where the hardware runs it natively)."""
 
 from __future__ import annotations
 
 import torch
 
+from unroll.config import PRECISIONS
 from unroll.errors import UnrollError
 
 
@@ -40,3 +42,37 @@ def resolve_device(name: str | None = None) -> torch.device:
     elif device.type != "cpu":
         raise UnrollError(f"--device {name}: unsupported device type; use auto, cpu, cuda, cuda:N or mps")
     return device
+
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether bf16 autocast has fast kernels on ``device``.
+
+    CUDA: the GPU says (Ampere and later). CPU: oneDNN's bf16 kernels need AVX-512 (native on
+    CPUs with AVX512-BF16 or AMX). Without them PyTorch falls back to scalar code, and oneDNN's
+    LSTM refuses bf16: on an AVX2 CPU (AMD EPYC, 2026-11-30) a bf16 GEMM ran 60x slower than fp32
+    and a bf16 ``nn.LSTM`` raised. MPS: no (fp32 is the safe choice there).
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        return bool(probe is not None and probe())
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16`` for a requested ``auto`` / ``fp32`` / ``bf16`` on ``device``.
+
+    ``auto`` is bf16 where :func:`bf16_is_native`, else fp32: what the presets ask for, so that a
+    recipe tuned on a bf16 machine runs everywhere. An explicit ``bf16`` where it is not native is
+    an error, not a run 60x slower or a crash deep in oneDNN.
+    """
+    if precision not in PRECISIONS:
+        raise UnrollError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if bf16_is_native(device) else "fp32"
+    if precision == "bf16" and not bf16_is_native(device):
+        raise UnrollError(f"bf16 has no fast kernels on this {device.type} (a CPU needs AVX-512, a GPU bf16 "
+                          "support); use --precision fp32, or auto to take bf16 only where it is native")
+    return precision

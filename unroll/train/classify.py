@@ -43,6 +43,7 @@ from unroll.models.classifier import (
     save_classifier,
     warm_start,
 )
+from unroll.models.device import resolve_precision
 from unroll.text import TextSpec, Vocab
 from unroll.train import distributed
 from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
@@ -191,6 +192,9 @@ class ClassifyTrainer:
         self.device = self.dist.device
         self.progress = progress and self.dist.is_main
         self.echo = (echo if self.dist.is_main else None) or (lambda line: None)
+        self.precision = resolve_precision(cfg.precision, self.device)  # "auto" -> bf16 where native, else fp32
+        if cfg.precision == "auto":
+            self.echo(f"precision: {self.precision} (auto, {self.device.type})")
         seed_everything(cfg.seed)
         self.model = Classifier(model_cfg).to(self.device)
         self.ddp = self.dist.wrap(self.model)  # the training forward; under torchrun DDP averages gradients
@@ -271,7 +275,7 @@ class ClassifyTrainer:
         x = torch.from_numpy(batch.tokens).to(self.device)
         y = torch.from_numpy(self.data.y["train"][batch.index]).to(self.device)
         self.model.train()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             logits = self.ddp(x, torch.from_numpy(batch.lengths))
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32; float64 stays
         loss = F.cross_entropy(logits, y) * weight
@@ -297,7 +301,7 @@ class ClassifyTrainer:
 
     # ---- validation and checkpoints ------------------------------------------------------
     def _error(self, split: str) -> float:
-        return pred_error(self.model, self.data.x[split], self.data.y[split], self.cfg.valid_batch_size, self.cfg.precision)
+        return pred_error(self.model, self.data.x[split], self.data.y[split], self.cfg.valid_batch_size, self.precision)
 
     def _validate(self) -> bool:
         """Valid (and test) error; a new best saves best/; returns True when patience ran out."""

@@ -39,6 +39,7 @@ from unroll.config import ModelConfig, TrainConfig
 from unroll.data import batchify, iter_bptt, load_corpus
 from unroll.errors import CheckpointError, DataError, TrainingDiverged, UnrollError
 from unroll.models import LanguageModel, detach_state, load_model, save_model
+from unroll.models.device import resolve_precision
 from unroll.train import distributed
 from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
 from unroll.train.optim import NTASGD, averaged_weights, build_optimizer
@@ -174,6 +175,9 @@ class Trainer:
         self.device = self.dist.device
         self.progress = progress and self.dist.is_main
         self.echo = (echo if self.dist.is_main else None) or (lambda line: None)
+        self.precision = resolve_precision(cfg.precision, self.device)  # "auto" -> bf16 where native, else fp32
+        if cfg.precision == "auto":
+            self.echo(f"precision: {self.precision} (auto, {self.device.type})")
         seed_everything(cfg.seed)
         self.model = LanguageModel(model_cfg).to(self.device)
         self.ddp = self.dist.wrap(self.model)  # the training forward; under torchrun DDP averages gradients
@@ -299,7 +303,7 @@ class Trainer:
         lr = self.dist.same(self.lr()) if cfg.time_budget else self.lr()  # rank 0's clock sets the lr for all
         if cfg.random_bptt:  # AWD-LSTM: shorter windows take smaller steps
             lr *= x_t.size(0) / cfg.bptt
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             # targets: the model's fused decoder + mean cross-entropy (unroll.models.loss)
             if cfg.ar or cfg.tar:  # AWD-LSTM's activation penalties join the objective, not the loss shown
                 loss, hidden, penalty = self.ddp(
@@ -403,7 +407,7 @@ class Trainer:
         cfg, t0 = self.cfg, time.perf_counter()
         with averaged_weights(self.optimizer):
             res = self.dist.from_main(  # rank 0 evaluates alone: exactly one process's perplexity
-                lambda: evaluate(self.model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, cfg.precision))
+                lambda: evaluate(self.model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, self.precision))
             if res["loss"] < self.best_loss:
                 self.best_loss, self.best_valid = res["loss"], res
                 if self.dist.is_main:
@@ -431,7 +435,7 @@ class Trainer:
     def _test(self) -> dict[str, float]:
         """The best checkpoint on the test split (batch ``test_batch_size``, state carried)."""
         model, _ = load_model(self.out / BEST, device=self.device)
-        res = evaluate(model, self.corpus.splits["test"], self.cfg.test_batch_size, self.cfg.bptt, self.cfg.precision)
+        res = evaluate(model, self.corpus.splits["test"], self.cfg.test_batch_size, self.cfg.bptt, self.precision)
         self.metrics.write({"kind": "test", "epoch": self.epoch, "step": self.step, "tokens": self.tokens,
                             "test_loss": res["loss"], "test_ppl": res["ppl"], "test_bpc": res["bpc"]})
         self.echo(f" test | best checkpoint | loss {res['loss']:.4f} ppl {res['ppl']:.2f} bpc {res['bpc']:.4f}")

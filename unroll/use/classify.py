@@ -12,6 +12,7 @@ import torch
 
 from unroll.data.batching import sentence_batches
 from unroll.errors import DataError, UnrollError
+from unroll.models.device import resolve_precision
 
 
 @torch.no_grad()
@@ -21,13 +22,14 @@ def predict_probs(
     """Class probabilities ``[N, C]`` for id sequences, in input order (batched by length, so
     there is little padding; the padding never changes a result)."""
     device = next(model.parameters()).device
+    bf16 = resolve_precision(precision, device) == "bf16"
     probs = np.zeros((len(seqs), model.cfg.num_classes), dtype=np.float64)
     was_training = model.training
     model.eval()
     try:
         for batch in sentence_batches(seqs, batch_size, sort="length"):
             x = torch.from_numpy(batch.tokens).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x, torch.from_numpy(batch.lengths))
             probs[batch.index] = torch.softmax(logits.double(), dim=-1).cpu().numpy()
     finally:

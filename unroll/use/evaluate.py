@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from unroll.data import batchify, iter_bptt
 from unroll.errors import CheckpointError, DataError, UnrollError
+from unroll.models.device import resolve_precision
 
 LN2 = math.log(2.0)
 
@@ -43,6 +44,7 @@ def evaluate(
             f"{len(ids)} tokens are too few to evaluate with batch size {batch_size}; use a smaller --batch-size"
         )
     device = next(model.parameters()).device
+    bf16 = resolve_precision(precision, device) == "bf16"
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -52,7 +54,7 @@ def evaluate(
         for _, x, y in iter_bptt(data, bptt):
             x = torch.from_numpy(np.ascontiguousarray(x)).to(device)
             y = torch.from_numpy(np.ascontiguousarray(y)).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 logits, state = model(x, state)
             if logits.dtype in (torch.bfloat16, torch.float16):
                 logits = logits.float()  # the loss in fp32 (or the model's float64)
