@@ -69,7 +69,7 @@ def main() -> None:
     p.add_argument("--pretrain", type=float, metavar="SECONDS", help="pretrain a language model this long first")
     p.add_argument("--subset", type=int, metavar="N", help="only N train and N test reviews (smoke test)")
     p.add_argument("--dim-proj", type=int, help="embedding / LSTM size (default: the preset's 128)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the preset's fp32 (also for --pretrain)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="default: the preset's fp32 (also for --pretrain)")
     p.add_argument("--optimizer", choices=["adadelta", "rmsprop", "sgd", "adam"], help="default: the preset's adadelta")
     p.add_argument("--lr", type=float, help="default: the optimizer's (adadelta 1.0, adam 1e-3, ...)")
     p.add_argument("--out", type=Path, help="run directory (default: a temporary one)")

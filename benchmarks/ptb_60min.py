@@ -5,6 +5,9 @@
             LSTM, dropout 0.5, bptt 35, batch 20, bf16 autocast, SGD lr 20 on the mean loss, clip
             0.25, lr / 4 when validation does not improve, evaluated every epoch, best kept
 
+Where bf16 is not native (a CPU without AVX-512), both paths run in fp32: the preset's precision
+is ``auto``, and the plain loop leaves autocast off (oneDNN's LSTM refuses bf16 there).
+
 Both count evaluation in their wall time and stop at the budget (the plain loop checks after
 every update and leaves time for its last evaluation, as unroll does). Each path runs in its own
 process, so its peak memory (max RSS) is its own.
@@ -38,7 +41,10 @@ PRESET = "ptb-cpu-60min"
 
 
 def run_ours(seconds: float, out: str) -> dict:
+    import torch
+
     from unroll.config import PRESETS
+    from unroll.models.device import resolve_precision
     from unroll.train import train
 
     preset = PRESETS[PRESET]
@@ -48,7 +54,7 @@ def run_ours(seconds: float, out: str) -> dict:
     curve = [[r["elapsed"], r["valid_ppl"]] for r in records if r.get("valid_ppl") is not None]
     return {"valid_ppl": result.best_valid["ppl"], "test_ppl": result.test["ppl"] if result.test else None,
             "epochs": result.epoch, "steps": result.steps, "wall_s": result.elapsed, "stopped": result.stopped,
-            "curve": curve}
+            "curve": curve, "precision": resolve_precision(preset.train.precision, torch.device("cpu"))}
 
 
 def run_plain(seconds: float) -> dict:
@@ -58,7 +64,9 @@ def run_plain(seconds: float) -> dict:
     import torch.nn.functional as F
 
     from unroll.data import batchify, load_corpus
+    from unroll.models.device import bf16_is_native
 
+    bf16 = bf16_is_native(torch.device("cpu"))
     torch.set_flush_denormal(True)
     torch.manual_seed(1111)
     start = time.perf_counter()
@@ -90,7 +98,7 @@ def run_plain(seconds: float) -> dict:
         for i in range(0, data.size(0) - 1, bptt):
             x, y = data[i : i + bptt], data[i + 1 : i + 1 + bptt]
             x = x[: y.size(0)]
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits, state = model(x, state)
             total += F.cross_entropy(logits.float().reshape(-1, V), y.reshape(-1), reduction="sum").item()
         model.train()
@@ -108,7 +116,7 @@ def run_plain(seconds: float) -> dict:
             x, y = train[i : i + bptt], train[i + 1 : i + 1 + bptt]
             x = x[: y.size(0)]
             state = None if state is None else tuple(s.detach() for s in state)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits, state = model(x, state)
             loss = F.cross_entropy(logits.float().reshape(-1, V), y.reshape(-1))
             model.zero_grad()
@@ -131,7 +139,8 @@ def run_plain(seconds: float) -> dict:
     wall = time.perf_counter() - start
     model.load_state_dict(best_state)
     return {"valid_ppl": math.exp(best), "test_ppl": math.exp(evaluate(model, test)), "epochs": epochs,
-            "steps": steps, "wall_s": wall, "stopped": "time_budget", "curve": curve}
+            "steps": steps, "wall_s": wall, "stopped": "time_budget", "curve": curve,
+            "precision": "bf16" if bf16 else "fp32"}
 
 
 def child(path: str, seconds: float, out: str | None) -> None:

@@ -7,7 +7,10 @@ on the mean loss, clip 0.25, state carried and detached):
                               cross_entropy + manual SGD (written out below)
     unroll lstm fp32          unroll.train's Trainer on the ptb-small preset
     unroll lstm bf16          ... with --precision bf16
-    unroll qrnn bf16          ... with the qrnn cell (matrix products out of the time loop)
+    unroll qrnn fp32 / bf16   ... with the qrnn cell (matrix products out of the time loop)
+
+On a CPU without native bf16 (no AVX-512: bf16 GEMMs crawl and oneDNN's LSTM refuses them) the
+bf16 paths are left out of the default set.
 
 and this machine's matmul peak (fp32 and bf16, measured in the same run), each path's share of
 it (matmul FLOPs per training token = 3 x forward), and the validation perplexity each path
@@ -40,9 +43,10 @@ import torch.nn.functional as F
 
 from unroll.config import PRESETS, ModelConfig
 from unroll.data import batchify, iter_bptt, load_corpus
+from unroll.models.device import bf16_is_native
 from unroll.train import Trainer
 
-PATHS = ("plain-fp32", "plain-bf16", "unroll-lstm-fp32", "unroll-lstm-bf16", "unroll-qrnn-bf16")
+PATHS = ("plain-fp32", "plain-bf16", "unroll-lstm-fp32", "unroll-lstm-bf16", "unroll-qrnn-fp32", "unroll-qrnn-bf16")
 E = H = 200
 LAYERS, BPTT, BATCH, LR, CLIP, EVAL_BATCH = 2, 20, 20, 20.0, 0.25, 20
 
@@ -160,7 +164,8 @@ def run_path(path: str, steps: int | None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=None, help="updates per path (default: one epoch)")
-    ap.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {','.join(PATHS)}")
+    ap.add_argument("--paths", help=f"comma-separated subset of {','.join(PATHS)} (default: all; fp32 only "
+                    "where bf16 is not native)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -170,7 +175,13 @@ def main() -> None:
     if args.child:
         print("RESULT " + json.dumps(run_path(args.child, args.steps)), flush=True)
         return
-    paths = [p for p in args.paths.split(",") if p]
+    native_bf16 = bf16_is_native(torch.device("cpu"))
+    if args.paths:
+        paths = [p for p in args.paths.split(",") if p]
+    else:
+        paths = [p for p in PATHS if native_bf16 or not p.endswith("bf16")]
+        if not native_bf16:
+            print("bf16 is not native on this CPU (no AVX-512): bf16 paths left out", flush=True)
     unknown = set(paths) - set(PATHS)
     if unknown:
         ap.error(f"unknown paths: {', '.join(sorted(unknown))}")
@@ -178,7 +189,8 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     corpus = load_corpus("ptb")
     vocab = len(corpus.vocab)
-    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    peak = {"fp32": matmul_peak(torch.float32),
+            "bf16": matmul_peak(torch.bfloat16) if any(p.endswith("bf16") for p in paths) else math.nan}
     rows = {}
     for path in paths:
         kind, *rest = path.split("-")
@@ -195,7 +207,8 @@ def main() -> None:
                       "gflops": rate * flops / 1e9, "peak_share": rate * flops / 1e9 / peak[precision]}
         print(f"  {path}: {rate:,.0f} tokens/s, valid ppl {res['valid_ppl']:.2f}", flush=True)
     base = rows.get("plain-fp32", {}).get("tokens_per_s")
-    print(f"\nmatmul peak: fp32 {peak['fp32']:,.0f} GFLOP/s, bf16 {peak['bf16']:,.0f} GFLOP/s; "
+    print(f"\nCPU: {torch.backends.cpu.get_cpu_capability()}; "
+          f"matmul peak: fp32 {peak['fp32']:,.0f} GFLOP/s, bf16 {peak['bf16']:,.0f} GFLOP/s; "
           f"threads {torch.get_num_threads()}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"{'path':18s} {'tokens/s':>9s} {'x plain fp32':>12s} {'MFLOP/tok':>9s} {'GFLOP/s':>8s} "
           f"{'% of peak':>9s} {'valid ppl':>9s} {'seconds':>8s}")
@@ -204,6 +217,7 @@ def main() -> None:
         print(f"{path:18s} {r['tokens_per_s']:9,.0f} {ratio:>12s} {r['mflop_per_token']:9.1f} {r['gflops']:8.0f} "
               f"{100 * r['peak_share']:8.1f}% {r['valid_ppl']:9.2f} {r['seconds']:8.1f}")
     print(json.dumps({"benchmark": "ptb_throughput", "steps": args.steps, "peak_gflops": peak,
+                      "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                       "threads": torch.get_num_threads(), "load_before": load_before,
                       "load_after": os.getloadavg()[0], "paths": rows}))
 

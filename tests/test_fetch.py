@@ -17,10 +17,11 @@ TEXT = b"the cat sat\nthe dog sat\n"
 SHA = hashlib.sha256(TEXT).hexdigest()
 
 
-def make_dataset(url: str, sha: str = SHA, members: dict | None = None, archive_sha: str | None = None) -> Dataset:
+def make_dataset(url: str, sha: str = SHA, members: dict | None = None, archive_sha: str | None = None,
+                 fallbacks: tuple[str, ...] = ()) -> Dataset:
     return Dataset(
         name="fake", folder="fake", description="a test corpus",
-        source=Source(url=url, sha256=archive_sha if members else sha, members=members or {}),
+        source=Source(url=url, sha256=archive_sha if members else sha, members=members or {}, fallbacks=fallbacks),
         files={"corpus.txt": sha}, splits={"train": "corpus.txt"},
         text=TextSpec(level="whitespace"), fractions=(0.5, 0.5),
     )
@@ -103,3 +104,21 @@ def test_mirror_is_used_instead_of_downloading(env, monkeypatch):
     with pytest.raises(DataError, match="replace this copy in the mirror"):
         fetch(make_dataset("https://example.invalid/x", sha="1" * 64), progress=False)
     assert (mirror / "fake" / "corpus.txt").exists()  # never delete the user's mirror
+
+
+def test_fallback_addresses_are_tried_in_turn(env):
+    (env / "changed.txt").write_bytes(b"another file at the old address\n")
+    missing, changed, good = (env / "gone.txt").as_uri(), (env / "changed.txt").as_uri(), (env / "corpus.txt").as_uri()
+    folder = fetch(make_dataset(missing, fallbacks=(changed, good)), progress=False)
+    assert (folder / "corpus.txt").read_bytes() == TEXT
+
+
+def test_every_address_failing_names_each_and_writes_nothing(env):
+    (env / "changed.txt").write_bytes(b"another file\n")
+    missing, changed = (env / "gone.txt").as_uri(), (env / "changed.txt").as_uri()
+    with pytest.raises(DataError) as e:
+        fetch(make_dataset(missing, fallbacks=(changed,)), progress=False)
+    message = str(e.value)
+    assert f"cannot download {missing}" in message and f"{changed}: checksum mismatch" in message
+    assert message.count("UNROLL_DATA_DIR") == 1 and "\n" not in message
+    assert not (env / "cache" / "fake" / "corpus.txt").exists()

@@ -92,28 +92,47 @@ def _verify_all(folder: Path, files: dict[str, str], in_cache: bool) -> None:
 
 
 def _download(ds: Dataset, folder: Path, progress: bool) -> None:
+    """Download and verify the dataset's files, from its fallback addresses in turn when one fails;
+    write them into ``folder`` only once every file has verified."""
     src = ds.source
-    data = download(src.url, desc=ds.name, progress=progress, offline_hint=_offline_hint(ds))
+    errors = []
+    for url in (src.url, *src.fallbacks):
+        try:
+            files = _verified_files(ds, url, progress)
+        except DataError as e:
+            errors.append(str(e))
+            continue
+        for name, content in files.items():
+            atomic_write_bytes(folder / name, content)
+        return
+    raise DataError("; ".join(errors) + _offline_hint(ds))
+
+
+def _verified_files(ds: Dataset, url: str, progress: bool) -> dict[str, bytes]:
+    """The dataset's files (name -> bytes) from one download of ``url``, each checksum checked."""
+    src = ds.source
+    data = download(url, desc=ds.name, progress=progress)
     if src.sha256 is not None:
         got = hashlib.sha256(data).hexdigest()
         if got != src.sha256:
             raise DataError(
-                f"{src.url}: checksum mismatch (sha256 expected {src.sha256}, got {got}); "
+                f"{url}: checksum mismatch (sha256 expected {src.sha256}, got {got}); "
                 f"the download was not kept in the cache; try again later or use a local copy"
             )
     if not src.members:
         (name,) = ds.files
-        atomic_write_bytes(folder / name, data)
-        return
+        return {name: data}
+    files = {}
     for member, name in src.members.items():
-        content = _extract(data, member, src.url)
+        content = _extract(data, member, url)
         got = hashlib.sha256(content).hexdigest()
         if got != ds.files[name]:
             raise DataError(
-                f"{src.url}: {member} has the wrong checksum (sha256 expected {ds.files[name]}, "
+                f"{url}: {member} has the wrong checksum (sha256 expected {ds.files[name]}, "
                 f"got {got}); nothing was written to the cache"
             )
-        atomic_write_bytes(folder / name, content)
+        files[name] = content
+    return files
 
 
 def _extract(archive: bytes, member: str, url: str) -> bytes:
@@ -135,7 +154,7 @@ def _extract(archive: bytes, member: str, url: str) -> bytes:
     raise DataError(f"{url}: the archive has no member {member}; the download is not the expected file")
 
 
-def download(url: str, desc: str = "", progress: bool = True, offline_hint: str = "") -> bytes:
+def download(url: str, desc: str = "", progress: bool = True) -> bytes:
     """The bytes at ``url``, with a tqdm progress bar on stderr (when it is a terminal)."""
     try:
         with urlopen(url, timeout=60) as r:
@@ -147,7 +166,7 @@ def download(url: str, desc: str = "", progress: bool = True, offline_hint: str 
                     bar.update(len(chunk))
     except OSError as e:  # URLError, HTTPError, timeouts and resets are all OSErrors
         reason = getattr(e, "reason", None) or e
-        raise DataError(f"cannot download {url} ({reason}){offline_hint}") from None
+        raise DataError(f"cannot download {url} ({reason})") from None
     return b"".join(chunks)
 
 

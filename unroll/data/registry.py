@@ -19,6 +19,7 @@ class Source:
     url: str
     sha256: str | None = None  # of the download itself, where one is published
     members: dict[str, str] = field(default_factory=dict)  # archive member -> file name
+    fallbacks: tuple[str, ...] = ()  # other addresses of the same file, tried in turn when one fails
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ WIKITEXT2 = Dataset(
     folder="wikitext-2",
     description="WikiText-2 v1, tokenized: 2M training words, 33k vocabulary",
     source=Source(
-        url="https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip",
+        # The authors' S3 bucket (the address in the paper) has closed; Stephen Merity hosts the same
+        # archive at wikitext.smerity.com. The extracted files' checksums are checked either way.
+        url="https://wikitext.smerity.com/wikitext-2-v1.zip",
+        fallbacks=("https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip",),
         sha256="92675f1d63015c1c8b51f1656a52d5bdbc33aafa60cc47a218a66e7ee817488c",
         members={f"wikitext-2/wiki.{s}.tokens": f"{s}.txt" for s in ("train", "valid", "test")},
     ),
