@@ -15,11 +15,11 @@ import torch
 from safetensors.numpy import load_file
 
 from unroll.config import PRESETS, ModelConfig, TrainConfig
-from unroll.errors import CheckpointError, TrainingDiverged
+from unroll.errors import CheckpointError, TrainingDiverged, UnrollError
 from unroll.models import LanguageModel
 from unroll.models import device as device_module
 from unroll.train import Trainer, resume, train
-from unroll.train.optim import NTASGD
+from unroll.train.optim import NTASGD, TailAverage
 from unroll.train.schedule import Schedule
 from unroll.train.state import STATE_JSON, STATE_TENSORS, load_trainer_state
 from unroll.use.evaluate import evaluate
@@ -324,3 +324,44 @@ def test_precision_auto_trains_in_bf16_only_where_it_is_native(tmp_path, corpus_
     want = "bf16" if native else "fp32"
     assert f"precision: {want} (auto, cpu)" in lines
     assert len(used) > 3 and set(used) == {native}  # every training step and evaluation
+
+
+def test_tail_average_is_the_mean_of_the_weights_after_each_late_update(tmp_path, corpus_file, monkeypatch):
+    """--average-from 0.5 over 10 updates: best/ holds the mean of the weights after updates 5..10."""
+    seen: list[dict[str, np.ndarray]] = []
+    real_update = TailAverage.update
+
+    def update(self, model):
+        seen.append({k: v.detach().numpy().copy() for k, v in model.state_dict().items()})
+        real_update(self, model)
+
+    monkeypatch.setattr(TailAverage, "update", update)
+    cfg = tiny_cfg(corpus_file, epochs=100, max_steps=10, average_from=0.5, optimizer="adam", lr=1e-2)
+    lines: list[str] = []
+    train(cfg, dict(TINY_MODEL, tie_weights=True, emb_size=12), tmp_path / "run", echo=lines.append)
+    assert len(seen) == 6 and "step 5: from here on the weights are averaged (average_from 0.5)" in lines
+    best, last = weights(tmp_path / "run" / "best"), weights(tmp_path / "run")
+    for name in best:
+        np.testing.assert_allclose(best[name], np.mean([s[name] for s in seen], axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(last["embedding.weight"], seen[-1]["embedding.weight"])  # trained weights as they are
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["kind"], r["averaged_steps"]) for r in records if "valid_loss" in r] == [("final", 6)]
+
+
+def test_resume_with_a_tail_average_is_bit_identical(tmp_path, corpus_file):
+    cfg = tiny_cfg(corpus_file, epochs=5, max_steps=30, eval_every=10, average_from=0.0, optimizer="adam", lr=1e-2)
+    model = dict(TINY_MODEL, dropout=0.3)
+    train(cfg, model, tmp_path / "whole")
+    train(replace(cfg, max_steps=15), model, tmp_path / "split")
+    resume(tmp_path / "split", {"max_steps": 30})
+    for sub in ("", "best"):
+        a, b = weights(tmp_path / "whole" / sub), weights(tmp_path / "split" / sub)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{sub}/{name}")
+
+
+def test_average_from_is_checked():
+    with pytest.raises(UnrollError, match=r"average_from is a fraction of the run in \[0, 1\), got 1.5"):
+        TrainConfig(average_from=1.5)
+    with pytest.raises(UnrollError, match="ntasgd averages the weights itself"):
+        TrainConfig(average_from=0.5, optimizer="ntasgd")

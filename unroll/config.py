@@ -127,6 +127,8 @@ class TrainConfig:
     tar: float = 0.0  # temporal activation regularization: + tar * mean((h_t - h_{t-1})^2), raw output (beta)
     clip: float = 0.25  # max global gradient norm; 0 = no clipping
     nonmono: int = 5  # ntasgd: switch to averaging when valid loss is no better than n evals ago
+    average_from: float | None = None  # average the weights over the rest of the run from this fraction of it on
+    #   (0.75: the last quarter, by updates or by the time budget); evaluation and best/ use the average
     # learning-rate schedule
     schedule: str = "zaremba"  # constant | zaremba | plateau | cosine
     max_epoch: int = 4  # zaremba: epochs at the initial lr; then lr *= lr_decay each epoch
@@ -163,6 +165,10 @@ class TrainConfig:
             raise UnrollError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise UnrollError(f"time_budget must be positive, got {self.time_budget}")
+        if self.average_from is not None and not 0 <= self.average_from < 1:
+            raise UnrollError(f"average_from is a fraction of the run in [0, 1), got {self.average_from}")
+        if self.average_from is not None and self.optimizer == "ntasgd":
+            raise UnrollError("ntasgd averages the weights itself; drop average_from or pick another optimizer")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,9 +1,13 @@
-"""Optimizers: the torch.optim ones by name, and NT-ASGD (non-monotonically triggered averaged SGD).
+"""Optimizers: the torch.optim ones by name, NT-ASGD, and a tail average of the weights.
 
 NT-ASGD (Merity et al. 2017, AWD-LSTM) trains with plain SGD until the validation loss has not
 improved on the best of all but the last ``nonmono`` evaluations, then switches to averaged SGD:
 the update is still SGD, but the model that gets evaluated and saved is the running average of
 the weights since the switch.
+
+``TailAverage`` does the same from a fixed point of the run on (``--average-from 0.75``: the last
+quarter), under any optimizer and schedule: stochastic weight averaging (Izmailov et al. 2018)
+with the run's own learning rates.
 """
 
 from __future__ import annotations
@@ -138,3 +142,39 @@ def averaged_weights(optimizer: torch.optim.Optimizer | NTASGD) -> Iterator[None
             yield
     else:
         yield
+
+
+class TailAverage:
+    """The running mean of a model's weights over the updates since :meth:`update` was first called.
+
+    ``model`` holds the mean (a copy made by ``torch.optim.swa_utils.AveragedModel``, tied weights
+    still tied): evaluate and save it; the trained model itself goes on untouched.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.averaged = torch.optim.swa_utils.AveragedModel(model, use_buffers=False)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.averaged.module
+
+    @property
+    def count(self) -> int:
+        """Updates averaged so far (0: not started)."""
+        return int(self.averaged.n_averaged)
+
+    def update(self, model: torch.nn.Module) -> None:
+        self.averaged.update_parameters(model)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The count and the mean weights, a tied matrix once (``parameters()`` lists it once)."""
+        return {"count": self.count, "weights": [p.detach().clone() for p in self.model.parameters()]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        params = list(self.model.parameters())
+        if len(state["weights"]) != len(params):
+            raise ValueError(f"{len(state['weights'])} averaged weights for {len(params)} parameters")
+        with torch.no_grad():
+            for p, saved in zip(params, state["weights"]):
+                p.copy_(saved)
+        self.averaged.n_averaged.fill_(int(state["count"]))

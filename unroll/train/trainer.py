@@ -42,7 +42,7 @@ from unroll.models import LanguageModel, detach_state, load_model, save_model
 from unroll.models.device import resolve_precision
 from unroll.train import distributed
 from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
-from unroll.train.optim import NTASGD, averaged_weights, build_optimizer
+from unroll.train.optim import NTASGD, TailAverage, averaged_weights, build_optimizer
 from unroll.train.schedule import Schedule
 from unroll.train.state import (
     check_resume_overrides,
@@ -193,6 +193,7 @@ class Trainer:
             and self.dist.world_size == 1 and self.device.type in ("cpu", "cuda")
         )
         self.optimizer = build_optimizer(cfg, self.model.parameters(), self.model.sparse_embedding_grad)
+        self.average = TailAverage(self.model) if cfg.average_from is not None else None  # --average-from
         self.schedule = Schedule(cfg)
         train_ids = np.asarray(corpus.splits["train"], dtype=np.int64)
         self.train_data = self.dist.shard_columns(batchify(train_ids, cfg.batch_size))  # this rank's columns
@@ -336,6 +337,10 @@ class Trainer:
         self.optimizer.step()
         self.hidden = hidden
         self.step += 1
+        if self.average is not None and self._progress() >= cfg.average_from:
+            if not self.average.count:
+                self.echo(f"step {self.step}: from here on the weights are averaged (average_from {cfg.average_from:g})")
+            self.average.update(self.model)
         n = y_t.numel() * self.dist.world_size  # tokens in the whole batch
         self.tokens += n
         self._session_tokens += n
@@ -362,7 +367,8 @@ class Trainer:
 
     # ---- non-finite losses ---------------------------------------------------------------
     def _snapshot(self) -> tuple[Any, ...]:
-        return copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict(), self.schedule.state_dict()))
+        average = self.average.state_dict() if self.average is not None else None
+        return copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict(), self.schedule.state_dict(), average))
 
     def _roll_back(self, what: str) -> None:
         """Go back to the last good weights with half the lr, or give up after max_rollbacks."""
@@ -373,10 +379,12 @@ class Trainer:
             )
         self.rollbacks += 1
         self.lr_scale *= 0.5
-        weights, optim, sched = copy.deepcopy(self._good)
+        weights, optim, sched, average = copy.deepcopy(self._good)
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(optim)
         self.schedule.load_state_dict(sched)
+        if average is not None:
+            self.average.load_state_dict(average)
         self.hidden = None
         self.echo(f"{what} at step {self.step}: rolled back to the last good state; lr now x{self.lr_scale:g}")
 
@@ -399,19 +407,22 @@ class Trainer:
         return stop
 
     def _validate(self, kind: str) -> dict[str, float]:
-        """Validation perplexity (with NT-ASGD's averaged weights); keeps best/ up to date.
+        """Validation perplexity of the weights that count (NT-ASGD's or the tail average, once
+        either has begun); keeps best/ up to date.
 
         Touches nothing that steers training, so a run stopped here resumes exactly.
         """
         self._validated_at = self.step
         cfg, t0 = self.cfg, time.perf_counter()
+        averaging = self.average is not None and self.average.count > 0
+        model = self.average.model if averaging else self.model
         with averaged_weights(self.optimizer):
             res = self.dist.from_main(  # rank 0 evaluates alone: exactly one process's perplexity
-                lambda: evaluate(self.model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, self.precision))
+                lambda: evaluate(model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, self.precision))
             if res["loss"] < self.best_loss:
                 self.best_loss, self.best_valid = res["loss"], res
                 if self.dist.is_main:
-                    save_model(self.model, self.out / BEST, self.corpus.vocab.to_dict(), self.extra)
+                    save_model(model, self.out / BEST, self.corpus.vocab.to_dict(), self.extra)
         self.eval_seconds = time.perf_counter() - t0
         train_loss = self.loss_sum / self.loss_tokens if self.loss_tokens else None
         self.loss_sum, self.loss_tokens = 0.0, 0
@@ -422,6 +433,8 @@ class Trainer:
             "valid_loss": res["loss"], "valid_ppl": res["ppl"], "valid_bpc": res["bpc"],
             "best": res["loss"] <= self.best_loss,
         }
+        if self.average is not None:
+            record["averaged_steps"] = self.average.count
         if self.dist.is_main:
             self.metrics.write(record)
         unit = f"bpc {res['bpc']:.4f}" if self.corpus.text.level == "char" else f"ppl {res['ppl']:.2f}"
@@ -462,6 +475,7 @@ class Trainer:
             "hidden": to_json_and_tensors(hidden, "hidden", tensors),
             "rng": to_json_and_tensors(_rng_state(self.data_rng), "rng", tensors),
             "world_size": self.dist.world_size, "rank_rng": to_json_and_tensors(rank_rng, "rank_rng", tensors),
+            "average": to_json_and_tensors(self.average.state_dict(), "average", tensors) if self.average is not None else None,
         }
         save_trainer_state(self.out, meta, tensors)
         records = read_metrics(self.metrics.path) if plot and self.metrics.path.is_file() else []
@@ -475,6 +489,8 @@ class Trainer:
             self.model.load_state_dict(weights)
             self.optimizer.load_state_dict(from_json_and_tensors(meta["optimizer"], tensors))
             self.schedule.load_state_dict(meta["schedule"])
+            if self.average is not None:
+                self.average.load_state_dict(from_json_and_tensors(meta["average"], tensors))
             hidden = self.dist.shard_state(from_json_and_tensors(meta["hidden"], tensors))
             self.hidden = tuple(t.to(self.device) for t in hidden) if isinstance(hidden, list) else (
                 None if hidden is None else hidden.to(self.device))
