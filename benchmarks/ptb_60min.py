@@ -5,8 +5,9 @@
             LSTM, dropout 0.5, bptt 35, batch 20, bf16 autocast, SGD lr 20 on the mean loss, clip
             0.25, lr / 4 when validation does not improve, evaluated every epoch, best kept
 
-Where bf16 is not native (a CPU without AVX-512), both paths run in fp32: the preset's precision
-is ``auto``, and the plain loop leaves autocast off (oneDNN's LSTM refuses bf16 there).
+On a CPU without AVX-512 both paths run in fp32: the preset's precision is ``auto`` (bf16 only
+where the hardware computes in it), and the plain loop leaves autocast off where oneDNN has no
+bf16 kernels (its LSTM refuses bf16 there).
 
 Both count evaluation in their wall time and stop at the budget (the plain loop checks after
 every update and leaves time for its last evaluation, as unroll does). Each path runs in its own
@@ -64,9 +65,9 @@ def run_plain(seconds: float) -> dict:
     import torch.nn.functional as F
 
     from unroll.data import batchify, load_corpus
-    from unroll.models.device import bf16_is_native
+    from unroll.models.device import bf16_kernels
 
-    bf16 = bf16_is_native(torch.device("cpu"))
+    bf16 = bf16_kernels(torch.device("cpu"))
     torch.set_flush_denormal(True)
     torch.manual_seed(1111)
     start = time.perf_counter()

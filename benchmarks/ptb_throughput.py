@@ -9,7 +9,7 @@ on the mean loss, clip 0.25, state carried and detached):
     unroll lstm bf16          ... with --precision bf16
     unroll qrnn fp32 / bf16   ... with the qrnn cell (matrix products out of the time loop)
 
-On a CPU without native bf16 (no AVX-512: bf16 GEMMs crawl and oneDNN's LSTM refuses them) the
+On a CPU without bf16 kernels (no AVX-512: bf16 GEMMs crawl and oneDNN's LSTM refuses them) the
 bf16 paths are left out of the default set.
 
 and this machine's matmul peak (fp32 and bf16, measured in the same run), each path's share of
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from unroll.config import PRESETS, ModelConfig
 from unroll.data import batchify, iter_bptt, load_corpus
-from unroll.models.device import bf16_is_native
+from unroll.models.device import bf16_kernels
 from unroll.train import Trainer
 
 PATHS = ("plain-fp32", "plain-bf16", "unroll-lstm-fp32", "unroll-lstm-bf16", "unroll-qrnn-fp32", "unroll-qrnn-bf16")
@@ -165,7 +165,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=None, help="updates per path (default: one epoch)")
     ap.add_argument("--paths", help=f"comma-separated subset of {','.join(PATHS)} (default: all; fp32 only "
-                    "where bf16 is not native)")
+                    "where bf16 does not run)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -175,13 +175,13 @@ def main() -> None:
     if args.child:
         print("RESULT " + json.dumps(run_path(args.child, args.steps)), flush=True)
         return
-    native_bf16 = bf16_is_native(torch.device("cpu"))
+    bf16_runs = bf16_kernels(torch.device("cpu"))
     if args.paths:
         paths = [p for p in args.paths.split(",") if p]
     else:
-        paths = [p for p in PATHS if native_bf16 or not p.endswith("bf16")]
-        if not native_bf16:
-            print("bf16 is not native on this CPU (no AVX-512): bf16 paths left out", flush=True)
+        paths = [p for p in PATHS if bf16_runs or not p.endswith("bf16")]
+        if not bf16_runs:
+            print("no bf16 kernels on this CPU (oneDNN needs AVX-512): bf16 paths left out", flush=True)
     unknown = set(paths) - set(PATHS)
     if unknown:
         ap.error(f"unknown paths: {', '.join(sorted(unknown))}")

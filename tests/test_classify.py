@@ -21,7 +21,7 @@ from unroll.train import classify as classify_module
 from unroll.train.classify import resume_classifier, train_classifier
 from unroll.train.metrics import read_metrics
 from unroll.use.classify import predict_probs, predict_texts
-from hardware import needs_native_bf16
+from hardware import needs_bf16_kernels
 
 FILLER = "the movie film plot actor scene story was it and a of to is this".split()
 
@@ -64,7 +64,7 @@ def test_padded_batch_equals_one_by_one(pooling, bidirectional):
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == parameter_shapes(model.cfg)
 
 
-@needs_native_bf16
+@needs_bf16_kernels
 def test_bf16_autocast_gives_nearly_the_fp32_probabilities():
     torch.manual_seed(0)
     model = Classifier(ClassifierConfig(vocab_size=30, num_classes=2, dim_proj=8)).eval()

@@ -143,14 +143,21 @@ def test_binary_data_and_truncated_checkpoint_exit_2(tmp_path, corpus, capsys):
 def test_time_budget_flag_parses_durations():
     assert parse_duration("90") == 90 and parse_duration("90s") == 90
     assert parse_duration("60m") == 3600 and parse_duration("1h30m") == 5400 and parse_duration("1.5h") == 5400
+    assert parse_duration("none") is None  # lifts a preset's budget
     with pytest.raises(Exception):
         parse_duration("soon")
+
+
+def test_time_budget_none_lifts_the_presets(capsys):
+    assert main(["train", "--preset", "ptb-cpu-60min", "--time-budget", "none", "--epochs", "6", "--show-config"]) == 0
+    train = json.loads(capsys.readouterr().out)["train"]
+    assert train["time_budget"] is None and train["epochs"] == 6
 
 
 def test_bf16_where_it_is_not_native_is_a_one_line_error(tmp_path, corpus, capsys, monkeypatch):
     from unroll.models import device as device_module
 
-    monkeypatch.setattr(device_module, "bf16_is_native", lambda device: False)
+    monkeypatch.setattr(device_module, "bf16_kernels", lambda device: False)
     out = tmp_path / "run"
     args = ["train", "--data", str(corpus), "--level", "char", *TINY, "--max-steps", "3", "--precision", "bf16"]
     assert main([*args, "--out", str(out)]) == 2

@@ -129,7 +129,7 @@ def test_seeds_reproduce_and_batches_do_not_change_samples():
     assert len(set(both[:3])) > 1  # samples of one prime differ from each other
 
 
-@pytest.mark.parametrize("cell", ["lstm", "rnn_tanh"])
+@pytest.mark.parametrize("cell", ["lstm", "rnn_tanh", "gru"])
 def test_numpy_and_torch_engines_draw_the_same_samples(cell):
     model = torch_model(WORDS, cell=cell, dtype=torch.float64, tied=False)
     fast = LoadedModel(model, WORDS, WORD_SPEC)

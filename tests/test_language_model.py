@@ -15,8 +15,8 @@ from unroll.models import LanguageModel, detach_state, load_model, resolve_devic
 from unroll.models import device as device_module
 from unroll.models import dropout as dropout_module
 from unroll.models import language_model as lm_module
-from unroll.models.device import bf16_is_native, resolve_precision
-from hardware import needs_native_bf16
+from unroll.models.device import bf16_is_native, bf16_kernels, resolve_precision
+from hardware import needs_bf16_kernels
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 V = 13
@@ -243,7 +243,7 @@ def test_layer_by_layer_path_matches_fused_stack(cell, monkeypatch):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
-@needs_native_bf16
+@needs_bf16_kernels
 def test_bf16_autocast_close_to_fp32_with_fp32_master_weights():
     model = make(dtype=torch.float32, emb_size=16, hidden_size=16, init_scale=0.3).eval()
     x = tokens(10, 4)
@@ -271,21 +271,25 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_precision_auto_is_bf16_only_where_the_hardware_runs_it(monkeypatch, native):
+@pytest.mark.parametrize("kernels, native", [(True, True), (True, False), (False, False)])
+def test_precision_auto_is_bf16_only_where_the_hardware_computes_in_it(monkeypatch, kernels, native):
+    monkeypatch.setattr(device_module, "bf16_kernels", lambda device: kernels)
     monkeypatch.setattr(device_module, "bf16_is_native", lambda device: native)
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
     assert resolve_precision("fp32", cpu) == "fp32"
-    if native:
+    if kernels:  # asked for explicitly: kept, emulated or not
         assert resolve_precision("bf16", cpu) == "bf16"
-    else:  # asked for explicitly where it would crawl (or crash, for nn.LSTM): a clear error
+    else:  # where it would crawl (or crash, for nn.LSTM): a clear error
         with pytest.raises(UnrollError, match="bf16 has no fast kernels on this cpu"):
             resolve_precision("bf16", cpu)
     with pytest.raises(UnrollError, match="precision 'fp16'"):
         resolve_precision("fp16", cpu)
 
 
-def test_bf16_is_native_asks_the_backend():
-    assert bf16_is_native(torch.device("cpu")) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    assert bf16_is_native(torch.device("meta")) is False
+def test_bf16_probes_ask_the_backend():
+    cpu = torch.device("cpu")
+    assert bf16_kernels(cpu) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert bf16_is_native(cpu) == (bf16_kernels(cpu) and native)
+    assert not bf16_kernels(torch.device("meta")) and not bf16_is_native(torch.device("meta"))

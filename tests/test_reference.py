@@ -15,7 +15,7 @@ from unroll.errors import UnrollError
 from unroll.reference import LanguageModel, load_model, next_token_distribution, sample_sentence, save_model
 from unroll.reference.gradcheck import random_problem
 
-CELLS = ["rnn_tanh", "rnn_relu", "lstm"]
+CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 
 
 def tiny(cell: str = "lstm", layers: int = 2, tied: bool = False, dtype=np.float64, **kw) -> LanguageModel:
@@ -217,8 +217,8 @@ def test_save_load_roundtrip(tmp_path, tied):
 
 
 def test_bad_configs_are_user_errors():
-    with pytest.raises(UnrollError, match="gru"):
-        LanguageModel(ModelConfig(vocab_size=5, cell="gru"))
+    with pytest.raises(UnrollError, match="no 'qrnn' cell"):
+        LanguageModel(ModelConfig(vocab_size=5, cell="qrnn"))
     with pytest.raises(UnrollError, match="no tokens"):
         tiny().loss(np.zeros((2, 1), np.int64), np.zeros((2, 1), np.int64), np.zeros((2, 1)))
 

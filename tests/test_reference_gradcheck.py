@@ -22,7 +22,7 @@ def check(cell: str, layers: int, truncate: int | None, tied: bool, objective: s
     return check_gradients(model, inputs, targets, mask, state, truncate, objective, rng=rng)
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("objective", ["loss", "outputs"])
 def test_full_bptt_with_masks(cell, layers, objective):
@@ -30,7 +30,7 @@ def test_full_bptt_with_masks(cell, layers, objective):
     assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_truncated_bptt_against_the_truncated_objective(cell, layers):
     for objective in ("loss", "outputs"):
@@ -38,7 +38,7 @@ def test_truncated_bptt_against_the_truncated_objective(cell, layers):
         assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
 def test_tied_weights(cell):
     errors = check(cell, 2, None, True, "loss", masked=False)
     assert "decoder.weight" not in errors and max(errors.values()) < 1e-6, errors
@@ -65,6 +65,8 @@ def test_cli(capsys):
     assert report["ok"] and report["worst"] < 1e-6
     assert set(report["max_relative_error"]["loss"]) >= {"rnn.weight_hh_l1", "decoder.weight"}
     assert main(["gradcheck", "--model", "lstm"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["gradcheck", "--model", "gru", "--layers", "2"]) == 0
     assert "PASS" in capsys.readouterr().out
     assert main(["gradcheck", "--truncate", "-1"]) == 2
     assert "unroll: error: --truncate" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def as_reference_state(state, cell: str) -> list:
     return list(state.detach().numpy())
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
@@ -77,7 +77,7 @@ def test_loss_gradients_and_state_agree(cell, num_layers, tied, masked):
     np.testing.assert_allclose(logits.detach().numpy()[keep], ref_logits[keep], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
 def test_checkpoints_move_between_engines(cell, tmp_path):
     ref, fast, rng = setup(cell, 2, tied=True)
     inputs = rng.integers(0, V, (T, B))

@@ -23,7 +23,7 @@ from unroll.train.optim import NTASGD, TailAverage
 from unroll.train.schedule import Schedule
 from unroll.train.state import STATE_JSON, STATE_TENSORS, load_trainer_state
 from unroll.use.evaluate import evaluate
-from hardware import needs_native_bf16
+from hardware import needs_bf16_kernels
 
 TEXT = (
     "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat.\n"
@@ -273,7 +273,7 @@ def test_time_budget_stops_cleanly_and_keeps_best(tmp_path, corpus_file):
     assert [r["step"] for r in records].count(result.steps) == 1
 
 
-@needs_native_bf16
+@needs_bf16_kernels
 def test_bf16_training_step_runs_and_loss_falls(tmp_path, corpus_file):
     cfg = tiny_cfg(corpus_file, precision="bf16", optimizer="adam", lr=1e-2, epochs=3)
     result = train(cfg, dict(TINY_MODEL, hidden_size=16), tmp_path / "run")

@@ -225,7 +225,8 @@ PRESETS: dict[str, Preset] = {
     #   60 minutes), but with a cosine schedule that ends at the time budget instead of lr / 4 on
     #   a stall: the run knows its horizon, so it anneals exactly once, at the end.
     # - bf16 autocast on AMX and the fused decoder + loss (unroll.models.loss: at 650 wide, most
-    #   of the FLOPs are in the 10k-word output layer).
+    #   of the FLOPs are in the 10k-word output layer). Precision "auto": fp32 on a CPU without
+    #   native bf16, where a step costs 3.3x more (AVX2, 2026-11-30: 421 s an epoch against 127).
     # - Validation with batch 20 (one evaluation per epoch, inside the budget); the test with
     #   batch 10, as the plain loop tests.
     # History (benchmarks/ptb_60min.py, 2026-11-23): the first version (dropout 0.4 everywhere, no
@@ -243,8 +244,8 @@ PRESETS: dict[str, Preset] = {
                     precision="auto", eval_batch_size=20, test_batch_size=10),
     ),
     # Targets here (benchmarks/shakespeare_char.py): valid < 1.886 nats/char within 71 s (nanoGPT's
-    # CPU recipe) and <= 1.47 within 15 minutes, 90/10 split. bf16 autocast: the LSTM runs on
-    # oneDNN's bf16 kernels (AMX). bptt 64 rather than 128: twice the updates for the same tokens,
+    # CPU recipe) and <= 1.47 within 15 minutes, 90/10 split. bf16 autocast where native (auto):
+    # the LSTM runs on oneDNN's bf16 kernels (AMX). bptt 64 rather than 128: twice the updates for the same tokens,
     # which is what a short budget needs (71 s: valid 1.712 at bptt 64 against 1.921 at bptt 128,
     # measured 2026-11-23). The cosine schedule ends at the time budget when one is given
     # (--time-budget 71s / 15m), so a short run still anneals.

@@ -61,7 +61,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    "embedding and LSTM weights (Dai & Le 2015); its cell and sizes are used")
     p.add_argument("--time-budget", dest=TRAIN_PREFIX + "time_budget", type=parse_duration, metavar="TIME",
                    default=argparse.SUPPRESS, help="stop training after this much wall time (e.g. 30m), validations "
-                   "included; the final errors are measured after it")
+                   "included; the final errors are measured after it; none: no budget")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     p.add_argument("--show-config", action="store_true", help="print the resolved settings as JSON and exit")

@@ -11,7 +11,7 @@ import argparse
 import json
 
 TOLERANCE = 1e-6
-MODELS = {"rnn": "rnn_tanh", "rnn_relu": "rnn_relu", "lstm": "lstm"}
+MODELS = {"rnn": "rnn_tanh", "rnn_relu": "rnn_relu", "lstm": "lstm", "gru": "gru"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly where it stopped")
     p.add_argument("--time-budget", dest=TRAIN_PREFIX + "time_budget", type=parse_duration, metavar="TIME",
                    default=argparse.SUPPRESS, help="stop after this much wall time (e.g. 90s, 60m, 1h30m), "
-                   "evaluate and keep the best checkpoint; counts all resumes of the run")
+                   "evaluate and keep the best checkpoint; counts all resumes of the run; none: no budget")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     p.add_argument("--show-config", action="store_true", help="print the resolved settings as JSON and exit")
@@ -121,8 +121,10 @@ def resolve_settings(preset: str | None, model_over: dict[str, Any], train_over:
     return full, cfg
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``90``, ``90s``, ``60m``, ``1.5h``, ``1h30m``."""
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``90``, ``90s``, ``60m``, ``1.5h``, ``1h30m``; ``none``: no budget (a preset's is lifted)."""
+    if text.strip().lower() == "none":
+        return None
     m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
     if not m or not any(m.groups()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 90s, 60m or 1h30m")

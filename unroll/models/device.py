@@ -45,34 +45,50 @@ def resolve_device(name: str | None = None) -> torch.device:
 
 
 
-def bf16_is_native(device: torch.device) -> bool:
-    """Whether bf16 autocast has fast kernels on ``device``.
+def bf16_kernels(device: torch.device) -> bool:
+    """Whether bf16 autocast runs on ``device`` at a usable speed at all.
 
-    CUDA: the GPU says (Ampere and later). CPU: oneDNN's bf16 kernels need AVX-512 (native on
-    CPUs with AVX512-BF16 or AMX). Without them PyTorch falls back to scalar code, and oneDNN's
-    LSTM refuses bf16: on an AVX2 CPU (AMD EPYC, 2026-11-30) a bf16 GEMM ran 60x slower than fp32
-    and a bf16 ``nn.LSTM`` raised. MPS: no (fp32 is the safe choice there).
+    CUDA: the GPU says. CPU: oneDNN has bf16 kernels (AVX-512 and up). Without them PyTorch falls
+    back to scalar code, and oneDNN's LSTM refuses bf16: on an AVX2 CPU (AMD EPYC, 2026-11-30) a
+    bf16 GEMM ran 60x slower than fp32 and a bf16 ``nn.LSTM`` raised. MPS: no (fp32 is safe there).
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        return bool(probe is not None and probe())
+        return _cpu_says("ops.mkldnn._is_mkldnn_bf16_supported")
     return False
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether the hardware computes in bf16, so that ``auto`` takes it: a GPU with bf16, or a CPU
+    with AVX512-BF16 or AMX (2-3x fp32's speed on Sapphire Rapids, BENCHMARKS.md). A CPU with plain
+    AVX-512 emulates bf16 in fp32 arithmetic: less precision for no expected speed-up."""
+    if device.type == "cpu":
+        native = _cpu_says("cpu._is_avx512_bf16_supported") or _cpu_says("cpu._is_amx_tile_supported")
+        return native and bf16_kernels(device)
+    return bf16_kernels(device)
+
+
+def _cpu_says(probe: str) -> bool:
+    """The answer of one of torch's CPU feature probes (private API: False where it is missing)."""
+    target: object = torch
+    for name in probe.split("."):
+        target = getattr(target, name, None)
+    return bool(target is not None and target())
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``fp32`` or ``bf16`` for a requested ``auto`` / ``fp32`` / ``bf16`` on ``device``.
 
     ``auto`` is bf16 where :func:`bf16_is_native`, else fp32: what the presets ask for, so that a
-    recipe tuned on a bf16 machine runs everywhere. An explicit ``bf16`` where it is not native is
-    an error, not a run 60x slower or a crash deep in oneDNN.
+    recipe tuned on a bf16 machine runs everywhere. An explicit ``bf16`` without :func:`bf16_kernels`
+    is an error, not a run 60x slower or a crash deep in oneDNN.
     """
     if precision not in PRECISIONS:
         raise UnrollError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         return "bf16" if bf16_is_native(device) else "fp32"
-    if precision == "bf16" and not bf16_is_native(device):
+    if precision == "bf16" and not bf16_kernels(device):
         raise UnrollError(f"bf16 has no fast kernels on this {device.type} (a CPU needs AVX-512, a GPU bf16 "
                           "support); use --precision fp32, or auto to take bf16 only where it is native")
     return precision

@@ -3,7 +3,8 @@
 Gate blocks are stacked in PyTorch's order (i, f, g, o) in ``rnn.weight_ih_l{k}`` [4H, in],
 ``rnn.weight_hh_l{k}`` [4H, H] and the biases, so weights move between the engines unchanged.
 As in :mod:`unroll.reference.rnn`, the model turns the returned pre-activation gradient ``dz``
-into the weight gradients, and ``b = bias_ih + bias_hh``.
+into the weight gradients; the input's and the recurrent share of ``z`` are added, so both
+biases get the same gradient.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 class LSTMCell:
     """Forward, for a batch ``[B, ...]`` (row vectors)::
 
-        z_t = x_t W_ih^T + h_{t-1} W_hh^T + b = [z_i | z_f | z_g | z_o]     [B, 4H]
+        z_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh = [z_i | z_f | z_g | z_o]     [B, 4H]
         i_t = sigmoid(z_i)       input gate: how much of the candidate to write
         f_t = sigmoid(z_f)       forget gate: how much of the old cell to keep
         g_t = tanh(z_g)          candidate cell values
@@ -44,10 +45,10 @@ class LSTMCell:
     gates = 4
     state_names = ("h", "c")
 
-    def step(self, zx: np.ndarray, state: State, w_hh: np.ndarray) -> tuple[State, tuple]:
-        """One step. ``zx = x_t W_ih^T + b`` is precomputed for all steps (it has no recurrence)."""
+    def step(self, zx: np.ndarray, state: State, w_hh: np.ndarray, b_hh: np.ndarray) -> tuple[State, tuple]:
+        """One step. ``zx = x_t W_ih^T + b_ih`` is precomputed for all steps (it has no recurrence)."""
         h_prev, c_prev = state
-        z = zx + h_prev @ w_hh.T
+        z = zx + h_prev @ w_hh.T + b_hh
         n = h_prev.shape[1]
         i = sigmoid(z[:, :n])
         f = sigmoid(z[:, n : 2 * n])
@@ -58,8 +59,9 @@ class LSTMCell:
         h = o * tanh_c
         return (h, c), (i, f, g, o, c_prev, tanh_c)
 
-    def step_backward(self, d_state: State, cache: tuple, w_hh: np.ndarray) -> tuple[np.ndarray, State]:
-        """Return ``(dz_t, (dh_{t-1}, dc_{t-1}))`` from ``(dh_t, dc_t)`` and the step's cache."""
+    def step_backward(self, d_state: State, cache: tuple, w_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, State]:
+        """Return ``(dz_t, dz_t, (dh_{t-1}, dc_{t-1}))`` from ``(dh_t, dc_t)`` and the step's cache
+        (``dz`` twice: the input's and the recurrent share of ``z`` get the same gradient)."""
         dh, dc_next = d_state
         i, f, g, o, c_prev, tanh_c = cache
         dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
@@ -72,4 +74,4 @@ class LSTMCell:
             ],
             axis=1,
         )
-        return dz, (dz @ w_hh, dc * f)
+        return dz, dz, (dz @ w_hh, dc * f)

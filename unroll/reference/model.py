@@ -6,14 +6,14 @@ The data flow for a batch of B sequences of T tokens (time-major, as everywhere 
         h_top [T, B, H] ──decoder──► logits [T, B, V] ──softmax, cross-entropy vs targets──► loss
 
 Each layer runs over the whole sequence before the next one starts (as ``nn.LSTM`` does), so its
-input projection ``x W_ih^T + b`` is one matrix product for all steps; only ``h W_hh^T`` is inside
-the loop over time. The loop over time is the algorithm; everything else is vectorized over B.
+input projection ``x W_ih^T + b_ih`` is one matrix product for all steps; only ``h W_hh^T + b_hh``
+is inside the loop over time. The loop over time is the algorithm; everything else is vectorized over B.
 
 Masks: ``mask[t, b] = 0`` marks padding. A masked step keeps the previous state
 (``h_t = h_{t-1}``, and ``c_t = c_{t-1}`` for the LSTM), adds nothing to the loss, and so sends
 no gradient into the parameters; gradients from later steps pass straight through it.
 
-State: one entry per layer, ``h [B, H]`` for the RNN and ``(h [B, H], c [B, H])`` for the LSTM.
+State: one entry per layer, ``h [B, H]`` for the RNN and GRU, ``(h [B, H], c [B, H])`` for the LSTM.
 The final state of a call can be passed to the next call (carried state for truncated BPTT over a
 long stream); gradients never flow into a state that was passed in: it is a constant.
 """
@@ -29,11 +29,12 @@ from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, sav
 from unroll.config import ModelConfig
 from unroll.errors import UnrollError
 from unroll.init import init_params
+from unroll.reference.gru import GRUCell
 from unroll.reference.lstm import LSTMCell
 from unroll.reference.rnn import RNNCell
 
-State = list  # per layer: h [B, H] (rnn_tanh, rnn_relu) or (h, c) (lstm)
-CELLS = ("rnn_tanh", "rnn_relu", "lstm")
+State = list  # per layer: h [B, H] (rnn_tanh, rnn_relu, gru) or (h, c) (lstm)
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Trace:
 
 
 class LanguageModel:
-    """embedding -> ``num_layers`` RNN or LSTM layers -> linear decoder -> softmax.
+    """embedding -> ``num_layers`` RNN, LSTM or GRU layers -> linear decoder -> softmax.
 
     ``params`` is a plain dict with exactly the names and shapes of
     :func:`unroll.checkpoint.parameter_shapes` (the PyTorch engine's ``state_dict`` names). With
@@ -88,7 +89,12 @@ class LanguageModel:
             if tuple(params[name].shape) != shape:
                 raise UnrollError(f"{name} has shape {tuple(params[name].shape)}, config says {shape}")
         self.params = {name: np.array(params[name], dtype=self.dtype) for name in expected}
-        self.cell = LSTMCell() if cfg.cell == "lstm" else RNNCell(cfg.cell.removeprefix("rnn_"))
+        if cfg.cell == "lstm":
+            self.cell = LSTMCell()
+        elif cfg.cell == "gru":
+            self.cell = GRUCell()
+        else:
+            self.cell = RNNCell(cfg.cell.removeprefix("rnn_"))
 
     # ---- parameters and state -------------------------------------------------------------
 
@@ -96,10 +102,10 @@ class LanguageModel:
         # weight tying: the output embedding is the input embedding (Press & Wolf 2017)
         return self.params["embedding.weight" if self.cfg.tie_weights else "decoder.weight"]
 
-    def _layer(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(W_ih, W_hh, b)`` of layer k, with the math's single bias ``b = b_ih + b_hh``."""
+    def _layer(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(W_ih, W_hh, b_ih, b_hh)`` of layer k."""
         p = self.params
-        return p[f"rnn.weight_ih_l{k}"], p[f"rnn.weight_hh_l{k}"], p[f"rnn.bias_ih_l{k}"] + p[f"rnn.bias_hh_l{k}"]
+        return p[f"rnn.weight_ih_l{k}"], p[f"rnn.weight_hh_l{k}"], p[f"rnn.bias_ih_l{k}"], p[f"rnn.bias_hh_l{k}"]
 
     def init_state(self, batch_size: int) -> State:
         """The zero state for ``batch_size`` sequences."""
@@ -143,15 +149,15 @@ class LanguageModel:
         x = self.params["embedding.weight"][inputs]
         layer_inputs, h_prevs, caches, final = [], [], [], []
         for k in range(self.cfg.num_layers):
-            w_ih, w_hh, b = self._layer(k)
+            w_ih, w_hh, b_ih, b_hh = self._layer(k)
             # the input's share of z_t, for every step at once (one [T*B, in] matrix product)
-            zx = (x.reshape(T * B, -1) @ w_ih.T + b).reshape(T, B, -1)
+            zx = (x.reshape(T * B, -1) @ w_ih.T + b_ih).reshape(T, B, -1)
             s = states[k]
             hs = np.empty((T, B, self.cfg.hidden_size), self.dtype)
             h_prev = np.empty_like(hs)
             layer_caches = []
             for t in range(T):
-                new, cache = self.cell.step(zx[t], s, w_hh)
+                new, cache = self.cell.step(zx[t], s, w_hh, b_hh)
                 if mask is not None:  # padding: keep the old state
                     new = tuple(np.where(mask[t], a, old) for a, old in zip(new, s))
                 h_prev[t] = s[0]
@@ -248,20 +254,19 @@ class LanguageModel:
         grads["decoder.bias"] = d_logits.sum(axis=0)
         d_top = (d_logits @ self._decoder_weight()).reshape(T, B, cfg.hidden_size)
 
-        # the recurrence: dL/dz_t of every layer and step
-        dz = self._backward_through_time(trace, d_top, truncate)
+        # the recurrence: dL/d(input's share) and dL/d(recurrent share) of z_t, every layer and step
+        dzx, dzh = self._backward_through_time(trace, d_top, truncate)
 
-        # z_t = x_t W_ih^T + h_{t-1} W_hh^T + b_ih + b_hh, summed over steps and the batch
+        # zx_t = x_t W_ih^T + b_ih and zh_t = h_{t-1} W_hh^T + b_hh, summed over steps and the batch
         for k in range(cfg.num_layers):
-            dz_k = dz[k].reshape(T * B, -1)
-            x_k = trace.layer_inputs[k].reshape(T * B, -1)
-            grads[f"rnn.weight_ih_l{k}"] = dz_k.T @ x_k
-            grads[f"rnn.weight_hh_l{k}"] = dz_k.T @ trace.h_prev[k].reshape(T * B, -1)
-            grads[f"rnn.bias_ih_l{k}"] = dz_k.sum(axis=0)
-            grads[f"rnn.bias_hh_l{k}"] = grads[f"rnn.bias_ih_l{k}"].copy()
+            dzx_k, dzh_k = dzx[k].reshape(T * B, -1), dzh[k].reshape(T * B, -1)
+            grads[f"rnn.weight_ih_l{k}"] = dzx_k.T @ trace.layer_inputs[k].reshape(T * B, -1)
+            grads[f"rnn.weight_hh_l{k}"] = dzh_k.T @ trace.h_prev[k].reshape(T * B, -1)
+            grads[f"rnn.bias_ih_l{k}"] = dzx_k.sum(axis=0)
+            grads[f"rnn.bias_hh_l{k}"] = dzh_k.sum(axis=0)
 
         # embedding: each looked-up row gets the gradient of its x_t (np.add.at: ids repeat)
-        d_x = dz[0].reshape(T * B, -1) @ self.params["rnn.weight_ih_l0"]
+        d_x = dzx[0].reshape(T * B, -1) @ self.params["rnn.weight_ih_l0"]
         d_embedding = np.zeros_like(self.params["embedding.weight"])
         np.add.at(d_embedding, trace.inputs.reshape(-1), d_x)
         if cfg.tie_weights:
@@ -271,31 +276,36 @@ class LanguageModel:
         grads["embedding.weight"] = d_embedding
         return {name: grads[name] for name in self.params}
 
-    def _backward_through_time(self, trace: Trace, d_top: np.ndarray, truncate: int | None) -> list[np.ndarray]:
-        """``dz[k][t]`` = dJ/dz_t of layer k, where z_t is the cell's pre-activation.
+    def _backward_through_time(
+        self, trace: Trace, d_top: np.ndarray, truncate: int | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(dzx, dzh)``: ``dzx[k][t]`` = dJ/d(x_t W_ih^T + b_ih) and ``dzh[k][t]`` =
+        dJ/d(h_{t-1} W_hh^T + b_hh) of layer k (the same for the RNN and LSTM, which add them).
 
         Full BPTT is one sweep from the last step to the first. Truncated BPTT gives every output
         term its own sweep of k+1 steps (so it costs O(T k), as in the tutorial). The weight
-        gradients are linear in dz, so the sweeps simply add into the same dz.
+        gradients are linear in dzx and dzh, so the sweeps simply add into the same arrays.
         """
         T, B = trace.inputs.shape
         g = self.cell.gates * self.cfg.hidden_size
-        dz = [np.zeros((T, B, g), self.dtype) for _ in range(self.cfg.num_layers)]
+        dzx = [np.zeros((T, B, g), self.dtype) for _ in range(self.cfg.num_layers)]
+        dzh = [np.zeros((T, B, g), self.dtype) for _ in range(self.cfg.num_layers)]
         if truncate is None:
-            self._sweep(trace, d_top, dz, end=T - 1, start=0, every_step=True)
+            self._sweep(trace, d_top, dzx, dzh, end=T - 1, start=0, every_step=True)
         else:
             for t in range(T):
-                self._sweep(trace, d_top, dz, end=t, start=max(0, t - truncate), every_step=False)
-        return dz
+                self._sweep(trace, d_top, dzx, dzh, end=t, start=max(0, t - truncate), every_step=False)
+        return dzx, dzh
 
     def _sweep(
-        self, trace: Trace, d_top: np.ndarray, dz: list[np.ndarray], end: int, start: int, every_step: bool
+        self, trace: Trace, d_top: np.ndarray, dzx: list[np.ndarray], dzh: list[np.ndarray], end: int, start: int,
+        every_step: bool,
     ) -> None:
-        """Backpropagate from step ``end`` down to step ``start``, adding into ``dz``.
+        """Backpropagate from step ``end`` down to step ``start``, adding into ``dzx`` and ``dzh``.
 
         ``d_top[t]`` (the output's gradient) enters the top layer at every step (full BPTT) or
         only at ``end`` (one truncated term). At each step the layers are visited top-down: a
-        layer's input gradient ``dz W_ih`` is the gradient of the layer below's ``h_t``.
+        layer's input gradient ``dzx W_ih`` is the gradient of the layer below's ``h_t``.
         """
         B, H = d_top.shape[1:]
         n_layers = self.cfg.num_layers
@@ -313,13 +323,14 @@ class LanguageModel:
                     m = trace.mask[t]
                     passed = tuple(np.where(m, 0, a) for a in d)
                     d = tuple(np.where(m, a, 0) for a in d)
-                dz_t, d_prev = self.cell.step_backward(d, trace.caches[k][t], w_hh)
+                dzx_t, dzh_t, d_prev = self.cell.step_backward(d, trace.caches[k][t], w_hh)
                 if trace.mask is not None:
                     d_prev = tuple(a + b for a, b in zip(d_prev, passed))
-                dz[k][t] += dz_t
+                dzx[k][t] += dzx_t
+                dzh[k][t] += dzh_t
                 d_state[k] = d_prev
-                # layer 0's input gradient (for the embedding) is computed once from the total dz
-                d_h_above = dz_t @ w_ih if k > 0 else None
+                # layer 0's input gradient (for the embedding) is computed once from the total dzx
+                d_h_above = dzx_t @ w_ih if k > 0 else None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

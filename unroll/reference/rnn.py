@@ -10,9 +10,11 @@ projected by it), ``W`` -> ``rnn.weight_hh_l{k}``, ``V`` -> ``decoder.weight``, 
 the tutorial leaves out are ``b = rnn.bias_ih_l{k} + rnn.bias_hh_l{k}`` and ``decoder.bias``.
 
 A cell does not know about the time loop, masks or the weights' gradients: the model
-(``unroll.reference.model``) runs the loop, and turns the pre-activation gradient ``dz`` that
-:meth:`step_backward` returns into ``dW_ih = sum_t dz_t^T x_t``, ``dW_hh = sum_t dz_t^T h_{t-1}``
-and ``db = sum_t dz_t``, since those are the same for every cell.
+(``unroll.reference.model``) runs the loop, and turns the pre-activation gradients that
+:meth:`step_backward` returns, ``dzx`` for the input's share ``x_t W_ih^T + b_ih`` and ``dzh`` for
+the recurrent share ``h_{t-1} W_hh^T + b_hh``, into ``dW_ih = sum_t dzx_t^T x_t``, ``db_ih = sum_t
+dzx_t``, ``dW_hh = sum_t dzh_t^T h_{t-1}`` and ``db_hh = sum_t dzh_t``, since those are the same for
+every cell. Here the two shares are simply added, so ``dzx = dzh = dz`` (the GRU is where they differ).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ State = tuple[np.ndarray, ...]
 
 
 class RNNCell:
-    """``h_t = f(z_t)`` with ``z_t = W_ih x_t + W_hh h_{t-1} + b`` and ``f`` = tanh or relu.
+    """``h_t = f(z_t)`` with ``z_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`` and ``f`` = tanh or relu.
 
     Forward, for a batch ``[B, ...]`` (row vectors, so ``W x`` is written ``x @ W.T``)::
 
-        z_t = x_t W_ih^T + h_{t-1} W_hh^T + b          [B, H]
+        z_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh          [B, H]
         h_t = tanh(z_t)                 (or max(z_t, 0) for rnn_relu)
 
     Backward, given ``dh_t`` = dL/dh_t (from the output at t and from step t+1)::
@@ -46,16 +48,16 @@ class RNNCell:
             raise ValueError(f"unknown nonlinearity {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def step(self, zx: np.ndarray, state: State, w_hh: np.ndarray) -> tuple[State, tuple]:
-        """One step. ``zx = x_t W_ih^T + b`` is precomputed for all steps (it has no recurrence)."""
+    def step(self, zx: np.ndarray, state: State, w_hh: np.ndarray, b_hh: np.ndarray) -> tuple[State, tuple]:
+        """One step. ``zx = x_t W_ih^T + b_ih`` is precomputed for all steps (it has no recurrence)."""
         (h_prev,) = state
-        z = zx + h_prev @ w_hh.T
+        z = zx + h_prev @ w_hh.T + b_hh
         h = np.tanh(z) if self.nonlinearity == "tanh" else np.maximum(z, 0)
         return (h,), (h,)
 
-    def step_backward(self, d_state: State, cache: tuple, w_hh: np.ndarray) -> tuple[np.ndarray, State]:
-        """Return ``(dz_t, (dh_{t-1},))`` from ``(dh_t,)`` and the step's cache."""
+    def step_backward(self, d_state: State, cache: tuple, w_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, State]:
+        """Return ``(dz_t, dz_t, (dh_{t-1},))`` from ``(dh_t,)`` and the step's cache."""
         (dh,) = d_state
         (h,) = cache
         dz = dh * (1 - h * h) if self.nonlinearity == "tanh" else dh * (h > 0)
-        return dz, (dz @ w_hh,)
+        return dz, dz, (dz @ w_hh,)
