@@ -314,6 +314,7 @@ def test_presets_are_complete_and_ptb_small_is_tf_equivalent():
 @pytest.mark.parametrize("native", [True, False])
 def test_precision_auto_trains_in_bf16_only_where_it_is_native(tmp_path, corpus_file, monkeypatch, native):
     monkeypatch.setattr(device_module, "bf16_is_native", lambda device: native)
+    monkeypatch.setattr(device_module, "bf16_kernels", lambda device: native)  # native implies kernels
     used = []
     real_autocast = torch.autocast
     monkeypatch.setattr(torch, "autocast", lambda *a, **kw: used.append(kw["enabled"]) or real_autocast(*a, **kw)
