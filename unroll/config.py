@@ -235,7 +235,8 @@ PRESETS: dict[str, Preset] = {
     # regularizers. A third layer plus weight decay cost 60% more time per epoch (163 s against
     # 101 s), too much for the hour. BENCHMARKS.md has the runs.
     "ptb-cpu-60min": Preset(
-        "Best PTB perplexity in 60 minutes on a 2-core CPU: tied 2x650 qrnn, AWD regularizers, bf16, cosine to the budget",
+        "Best PTB perplexity in 60 minutes on a 2-core CPU with bf16 (AMX): tied 2x650 qrnn, AWD regularizers, "
+        "cosine to the budget",
         dict(cell="qrnn", emb_size=650, hidden_size=650, num_layers=2, dropout=0.4, input_dropout=0.4,
              hidden_dropout=0.3, emb_dropout=0.1, weight_dropout=0.1, locked_dropout=True, tie_weights=True,
              init_scale=0.1),
