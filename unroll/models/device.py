@@ -44,7 +44,6 @@ def resolve_device(name: str | None = None) -> torch.device:
     return device
 
 
-
 def bf16_kernels(device: torch.device) -> bool:
     """Whether bf16 autocast runs on ``device`` at a usable speed at all.
 
@@ -60,13 +59,15 @@ def bf16_kernels(device: torch.device) -> bool:
 
 
 def bf16_is_native(device: torch.device) -> bool:
-    """Whether the hardware computes in bf16, so that ``auto`` takes it: a GPU with bf16, or a CPU
-    with AVX512-BF16 or AMX (2-3x fp32's speed on Sapphire Rapids, BENCHMARKS.md). A CPU with plain
-    AVX-512 emulates bf16 in fp32 arithmetic: less precision for no expected speed-up."""
+    """Whether the hardware computes in bf16, so that ``auto`` takes it: a GPU with bf16 units, or a
+    CPU with AVX512-BF16 or AMX (on Sapphire Rapids the LSTM trains 2.2x faster than in fp32,
+    BENCHMARKS.md). Plain AVX-512 and older GPUs emulate bf16: less precision, no expected speed-up."""
     if device.type == "cpu":
         native = _cpu_says("cpu._is_avx512_bf16_supported") or _cpu_says("cpu._is_amx_tile_supported")
         return native and bf16_kernels(device)
-    return bf16_kernels(device)
+    if device.type == "cuda":  # Ampere and later (or ROCm); older GPUs only emulate bf16
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return False
 
 
 def _cpu_says(probe: str) -> bool:
