@@ -475,7 +475,7 @@ class Trainer:
             "hidden": to_json_and_tensors(hidden, "hidden", tensors),
             "rng": to_json_and_tensors(_rng_state(self.data_rng), "rng", tensors),
             "world_size": self.dist.world_size, "rank_rng": to_json_and_tensors(rank_rng, "rank_rng", tensors),
-            "average": to_json_and_tensors(self.average.state_dict(), "average", tensors) if self.average is not None else None,
+            "average": None if self.average is None else to_json_and_tensors(self.average.state_dict(), "average", tensors),
         }
         save_trainer_state(self.out, meta, tensors)
         records = read_metrics(self.metrics.path) if plot and self.metrics.path.is_file() else []
