@@ -19,7 +19,8 @@ engine loads them with no renaming (H = hidden_size, E = emb_size, V = vocab_siz
     decoder.bias            [V]
 
 The ``qrnn`` cell (PyTorch engine only, ``unroll.models.qrnn``) has no recurrent matrix: each layer
-stores only ``rnn.weight_ih_l{k}`` [3H, in] and ``rnn.bias_ih_l{k}`` [3H], gate blocks (z, f, o).
+stores only ``rnn.weight_ih_l{k}`` [3H, in] and ``rnn.bias_ih_l{k}`` [3H], gate blocks (z, f, o);
+with ``qrnn_window`` w, the first layer's ``weight_ih_l0`` is [3H, w * emb_size].
 
 Each file is written atomically, so an interrupted save leaves the previous file intact.
 Classifier checkpoints (``"task": "classify"`` in config.json) use the same three files; see
@@ -55,7 +56,7 @@ def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     g, h = cfg.gates, cfg.hidden_size
     shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (cfg.vocab_size, cfg.emb_size)}
     for k in range(cfg.num_layers):
-        n_in = cfg.emb_size if k == 0 else h
+        n_in = cfg.emb_size * cfg.qrnn_window if k == 0 else h
         shapes[f"rnn.weight_ih_l{k}"] = (g * h, n_in)
         if cfg.cell != "qrnn":  # qrnn: no recurrent weights (see the module docstring)
             shapes[f"rnn.weight_hh_l{k}"] = (g * h, h)

@@ -37,6 +37,7 @@ class ModelConfig:
     init_scale: float = 0.1
     orthogonal_recurrent: bool = False  # orthogonal weight_hh (per gate block)
     forget_bias: float = 0.0  # added to the LSTM forget-gate bias at initialization
+    qrnn_window: int = 1  # qrnn: inputs the first layer reads per step (2: x_t and x_{t-1}, as AWD-QRNN)
 
     def __post_init__(self) -> None:
         if self.cell not in LM_CELLS:
@@ -52,6 +53,10 @@ class ModelConfig:
             raise UnrollError(f"forget_bias applies to the lstm and qrnn cells only (cell is {self.cell}); set it to 0")
         if self.orthogonal_recurrent and self.cell == "qrnn":
             raise UnrollError("orthogonal_recurrent: the qrnn cell has no recurrent weight matrix; turn it off")
+        if self.qrnn_window != 1 and self.cell != "qrnn":
+            raise UnrollError(f"qrnn_window applies to the qrnn cell only (cell is {self.cell}); set it to 1")
+        if self.qrnn_window < 1:
+            raise UnrollError(f"qrnn_window must be at least 1, got {self.qrnn_window}")
         if self.tie_weights and self.emb_size != self.hidden_size:
             raise UnrollError(
                 f"tie_weights needs emb_size == hidden_size (got {self.emb_size} and {self.hidden_size})"

@@ -32,7 +32,8 @@ from unroll.models.dropout import dropout, embedding_dropout, keep_mask, locked_
 from unroll.models.loss import linear_cross_entropy
 from unroll.models.qrnn import QRNN
 
-# LSTM: (h [L, B, H], c [L, B, H]); GRU and RNN: h [L, B, H]
+# LSTM: (h [L, B, H], c [L, B, H]); GRU, RNN and QRNN: h [L, B, H] (QRNN: its c); QRNN with a
+# first-layer window w > 1: (c [L, B, H], past inputs [w - 1, B, E]). The batch is always dim 1.
 State = Union[Tensor, tuple[Tensor, Tensor]]
 
 # The functional form of each cell, for the layer-by-layer path (same kernels as the modules).
@@ -66,7 +67,8 @@ class LanguageModel(nn.Module):
         if cfg.cell == "lstm":
             self.rnn = nn.LSTM(*args, dropout=between)
         elif cfg.cell == "qrnn":  # all matrix products outside the time loop (see unroll.models.qrnn)
-            self.rnn = QRNN(*args, dropout=cfg.p_hidden, locked=cfg.locked_dropout, weight_dropout=cfg.weight_dropout)
+            self.rnn = QRNN(*args, dropout=cfg.p_hidden, locked=cfg.locked_dropout, weight_dropout=cfg.weight_dropout,
+                            window=cfg.qrnn_window)
         elif cfg.cell == "gru":
             self.rnn = nn.GRU(*args, dropout=between)
         else:
@@ -98,7 +100,11 @@ class LanguageModel(nn.Module):
         ref = self.decoder.bias
         shape = (self.cfg.num_layers, batch_size, self.cfg.hidden_size)
         h = torch.zeros(shape, dtype=ref.dtype, device=device or ref.device)
-        return (h, torch.zeros_like(h)) if self.cfg.cell == "lstm" else h
+        if self.cfg.cell == "lstm":
+            return h, torch.zeros_like(h)
+        if self.cfg.cell == "qrnn" and self.cfg.qrnn_window > 1:
+            return h, h.new_zeros(self.cfg.qrnn_window - 1, batch_size, self.cfg.emb_size)
+        return h
 
     detach_state = staticmethod(detach_state)
 

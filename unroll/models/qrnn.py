@@ -1,4 +1,4 @@
-"""A quasi-recurrent layer stack (QRNN, Bradbury et al. 2017, window 1, "fo-pooling").
+"""A quasi-recurrent layer stack (QRNN, Bradbury et al. 2017, "fo-pooling").
 
     x [T, B, in] ──one GEMM over all T*B rows──► z, f, o [T, B, H] each
                                                  │  z = tanh, f = sigmoid, o = sigmoid
@@ -10,13 +10,20 @@ to keep a CPU's matrix units busy. Here every matrix product leaves the time loo
 big GEMM over ``T * B`` rows (the shape AMX bf16 likes), and what stays in the loop is one fused
 multiply-add per step on ``[B, H]``. AWD-QRNN matched AWD-LSTM on PTB (58.3 vs 58.8 test).
 
+The first layer may look at a window of ``w`` inputs (``window``, a convolution over time):
+its gates read ``[x_t, x_{t-1}, ..., x_{t-w+1}]``, AWD-QRNN's first layer with w = 2. Every
+other layer has window 1 (x_t only).
+
 Parameters per layer k, named like ``nn.LSTM``'s so checkpoints keep one naming scheme::
 
-    weight_ih_l{k}  [3H, in]   gate blocks z, f, o (f is block 1, as the LSTM's forget gate)
+    weight_ih_l{k}  [3H, w * in] (layer 0), [3H, H] (the others); gate blocks z, f, o
+                                 (f is block 1, as the LSTM's forget gate)
     bias_ih_l{k}    [3H]
 
-The carried state is ``c [L, B, H]``. The gate GEMM follows autocast (bf16 on AMX); the
-recurrence always runs in float32 (or the parameters' dtype when that is wider).
+The carried state is ``c [L, B, H]``, and with a window ``w > 1`` the tuple ``(c, past)``, where
+``past [w - 1, B, in]`` holds the first layer's last inputs (oldest first), so a window split
+into chunks gives the same numbers as a whole one. The gate GEMM follows autocast (bf16 on
+AMX); the recurrence always runs in float32 (or the parameters' dtype when that is wider).
 """
 
 from __future__ import annotations
@@ -69,27 +76,37 @@ class QRNN(nn.Module):
     (variational), else a fresh mask per step (Zaremba), as ``nn.LSTM``'s ``dropout`` does.
     ``weight_dropout``: in training, one DropConnect mask per batch on each ``weight_ih``, the
     only weights a qrnn has (AWD-QRNN's regularizer in place of AWD-LSTM's mask on ``weight_hh``).
+    ``window``: how many inputs the first layer's gates read (the state becomes ``(c, past)``
+    when it is over 1; see the module docstring).
     """
 
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0, locked: bool = False,
-        weight_dropout: float = 0.0,
+        weight_dropout: float = 0.0, window: int = 1,
     ):
         super().__init__()
-        self.hidden_size, self.num_layers = hidden_size, num_layers
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        self.input_size, self.hidden_size, self.num_layers, self.window = input_size, hidden_size, num_layers, window
         self.dropout, self.locked, self.weight_dropout = dropout, locked, weight_dropout
         for k in range(num_layers):
-            n_in = input_size if k == 0 else hidden_size
+            n_in = input_size * window if k == 0 else hidden_size
             self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size, n_in)))
             self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size)))
 
-    def forward(self, x: Tensor, state: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
         """``lengths [B]`` (trailing padding): each sequence's state is the one after its last real token."""
         B = x.size(1)
         ref = self.bias_ih_l0
         scan_dtype = torch.promote_types(ref.dtype, torch.float32)
+        state, past = state if isinstance(state, tuple) else (state, None)
         if state is None:
             state = torch.zeros(self.num_layers, B, self.hidden_size, dtype=scan_dtype, device=x.device)
+        last = None if lengths is None else (lengths.to(x.device) - 1).clamp(min=0)
+        if self.window > 1:
+            x, past = self._windowed(x, past, lengths)
         finals = []
         for k in range(self.num_layers):
             if k > 0 and self.training and self.dropout > 0:
@@ -102,9 +119,21 @@ class QRNN(nn.Module):
             f = torch.sigmoid(f)
             c = linear_scan(f, (1 - f) * torch.tanh(z), state[k].to(scan_dtype))
             x = torch.sigmoid(o) * c
-            if lengths is None:
-                finals.append(c[-1])
-            else:
-                last = (lengths.to(x.device) - 1).clamp(min=0)
-                finals.append(c[last, torch.arange(B, device=x.device)])
-        return x, torch.stack(finals)
+            finals.append(c[-1] if last is None else c[last, torch.arange(B, device=x.device)])
+        c_final = torch.stack(finals)
+        return x, (c_final if past is None else (c_final, past))
+
+    def _windowed(self, x: Tensor, past: Tensor | None, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The first layer's input ``[x_t, x_{t-1}, ..., x_{t-w+1}]`` per step ``[T, B, w * in]``,
+        and the last ``w - 1`` inputs of each sequence (its real tokens only), to carry on."""
+        T, B = x.shape[:2]
+        n = self.window - 1
+        if past is None:
+            past = x.new_zeros(n, B, x.size(2))
+        seq = torch.cat([past.to(x.dtype), x])  # step t of x is row t + n
+        stacked = torch.cat([seq[n - j : n - j + T] for j in range(self.window)], dim=-1)
+        if lengths is None:
+            return stacked, seq[T:]
+        # a sequence of length m ends at row m - 1 + n of seq: its last n inputs are rows m .. m + n - 1
+        rows = lengths.to(x.device)[None, :] + torch.arange(n, device=x.device)[:, None]
+        return stacked, seq[rows, torch.arange(B, device=x.device)[None, :]]
