@@ -129,9 +129,9 @@ def test_seeds_reproduce_and_batches_do_not_change_samples():
     assert len(set(both[:3])) > 1  # samples of one prime differ from each other
 
 
-@pytest.mark.parametrize("cell", ["lstm", "rnn_tanh", "gru"])
-def test_numpy_and_torch_engines_draw_the_same_samples(cell):
-    model = torch_model(WORDS, cell=cell, dtype=torch.float64, tied=False)
+@pytest.mark.parametrize("cell,window", [("lstm", 1), ("rnn_tanh", 1), ("gru", 1), ("qrnn", 2)])
+def test_numpy_and_torch_engines_draw_the_same_samples(cell, window):
+    model = torch_model(WORDS, cell=cell, dtype=torch.float64, tied=False, window=window)
     fast = LoadedModel(model, WORDS, WORD_SPEC)
     slow = LoadedModel(reference.LanguageModel(model.cfg, model.checkpoint_params()), WORDS, WORD_SPEC)
     for options in ({}, {"temperature": 0.7, "top_k": 5}, {"top_p": 0.8, "min_length": 3}, {"greedy": True}):

@@ -212,6 +212,21 @@ def test_per_step_dropout_keeps_one_minus_p_and_rescales(p):
     assert all(v == 0 or torch.isclose(v, scale) for v in grad.unique())
 
 
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_keep_mask_is_bernoulli_scaled_and_follows_torch_seed(p):
+    like = torch.zeros(2, dtype=torch.float64)
+    torch.manual_seed(7)
+    a, b = dropout_module.keep_mask((300, 400), p, like), dropout_module.keep_mask((300, 400), p, like)
+    torch.manual_seed(7)
+    assert torch.equal(dropout_module.keep_mask((300, 400), p, like), a)  # torch's seed reproduces it
+    assert not torch.equal(a, b)  # each call draws a fresh mask
+    assert a.dtype == torch.float64 and a.shape == (300, 400)
+    assert a.unique().tolist() == [0.0, pytest.approx(1 / (1 - p))]
+    assert abs((a > 0).double().mean().item() - (1 - p)) < 0.005  # 120,000 draws: standard error < 0.0015
+    # no structure across the mask: rows and columns keep alike
+    assert (a > 0).double().mean(0).std() < 0.1 and (a > 0).double().mean(1).std() < 0.1
+
+
 def test_embedding_dropout_drops_whole_words():
     torch.manual_seed(0)
     weight = torch.randn(V, 4)

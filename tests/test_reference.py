@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from unroll.checkpoint import parameter_shapes
 from unroll.config import ModelConfig
 from unroll.errors import UnrollError
+from unroll.init import init_params
 from unroll.reference import LanguageModel, load_model, next_token_distribution, sample_sentence, save_model
 from unroll.reference.gradcheck import random_problem
 
@@ -217,8 +219,9 @@ def test_save_load_roundtrip(tmp_path, tied):
 
 
 def test_bad_configs_are_user_errors():
-    with pytest.raises(UnrollError, match="no 'qrnn' cell"):
-        LanguageModel(ModelConfig(vocab_size=5, cell="qrnn"))
+    window1 = ModelConfig(vocab_size=5, cell="qrnn", emb_size=3, hidden_size=2)
+    with pytest.raises(UnrollError, match="weight_ih_l0 has shape"):  # window-1 weights, a window-2 config
+        LanguageModel(replace(window1, qrnn_window=2), init_params(window1, np.random.default_rng(0)))
     with pytest.raises(UnrollError, match="no tokens"):
         tiny().loss(np.zeros((2, 1), np.int64), np.zeros((2, 1), np.int64), np.zeros((2, 1)))
 

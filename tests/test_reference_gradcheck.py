@@ -13,16 +13,17 @@ from unroll.reference import LanguageModel, check_gradients, relative_error
 from unroll.reference.gradcheck import random_problem
 
 
-def check(cell: str, layers: int, truncate: int | None, tied: bool, objective: str, masked: bool = True) -> dict:
+def check(cell: str, layers: int, truncate: int | None, tied: bool, objective: str, masked: bool = True,
+          window: int = 1) -> dict:
     cfg = ModelConfig(vocab_size=9, cell=cell, emb_size=4, hidden_size=4, num_layers=layers,
-                      tie_weights=tied, init="uniform", init_scale=0.5)
+                      tie_weights=tied, init="uniform", init_scale=0.5, qrnn_window=window)
     model = LanguageModel(cfg, seed=7)
     rng = np.random.default_rng(1)
     inputs, targets, mask, state = random_problem(model, 5, 3, rng, masked=masked)
     return check_gradients(model, inputs, targets, mask, state, truncate, objective, rng=rng)
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru", "qrnn"])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("objective", ["loss", "outputs"])
 def test_full_bptt_with_masks(cell, layers, objective):
@@ -30,7 +31,7 @@ def test_full_bptt_with_masks(cell, layers, objective):
     assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru", "qrnn"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_truncated_bptt_against_the_truncated_objective(cell, layers):
     for objective in ("loss", "outputs"):
@@ -38,7 +39,16 @@ def test_truncated_bptt_against_the_truncated_objective(cell, layers):
         assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("window,truncate", [(2, None), (3, None), (2, 1), (3, 2)])
+def test_qrnn_window_full_and_truncated(window, truncate):
+    """The first layer reads earlier inputs, some of them from before the batch (the carried state)
+    and, when truncated, from before a term's restart (constants of the truncated objective)."""
+    for objective in ("loss", "outputs"):
+        errors = check("qrnn", 2, truncate, False, objective, window=window)
+        assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru", "qrnn"])
 def test_tied_weights(cell):
     errors = check(cell, 2, None, True, "loss", masked=False)
     assert "decoder.weight" not in errors and max(errors.values()) < 1e-6, errors

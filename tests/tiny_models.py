@@ -18,9 +18,9 @@ CHAR_SPEC = TextSpec.for_level("char")
 
 
 def torch_model(vocab: Vocab, cell: str = "lstm", seed: int = 0, dtype=torch.float32, tied: bool = False,
-                layers: int = 2) -> LanguageModel:
+                layers: int = 2, window: int = 1) -> LanguageModel:
     cfg = ModelConfig(vocab_size=len(vocab), cell=cell, emb_size=8, hidden_size=8, num_layers=layers,
-                      init_scale=0.8, tie_weights=tied)
+                      init_scale=0.8, tie_weights=tied, qrnn_window=window)
     torch.manual_seed(seed)
     return LanguageModel(cfg).to(dtype)
 

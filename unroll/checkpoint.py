@@ -18,7 +18,7 @@ engine loads them with no renaming (H = hidden_size, E = emb_size, V = vocab_siz
     decoder.weight          [V, H]      absent when config.model.tie_weights: it is embedding.weight
     decoder.bias            [V]
 
-The ``qrnn`` cell (PyTorch engine only, ``unroll.models.qrnn``) has no recurrent matrix: each layer
+The ``qrnn`` cell (``unroll.models.qrnn``, ``unroll.reference.qrnn``) has no recurrent matrix: each layer
 stores only ``rnn.weight_ih_l{k}`` [3H, in] and ``rnn.bias_ih_l{k}`` [3H], gate blocks (z, f, o);
 with ``qrnn_window`` w, the first layer's ``weight_ih_l0`` is [3H, w * emb_size].
 

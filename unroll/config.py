@@ -13,7 +13,7 @@ from unroll.errors import UnrollError
 from unroll.settings import settings_from_dict
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")  # the classic cells (both engines, the classifier)
-LM_CELLS = CELLS + ("qrnn",)  # language models also take qrnn (PyTorch engine only; unroll.models.qrnn)
+LM_CELLS = CELLS + ("qrnn",)  # language models also take qrnn (unroll.models.qrnn, unroll.reference.qrnn)
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3, "qrnn": 3}
 
 

@@ -11,7 +11,7 @@ import argparse
 import json
 
 TOLERANCE = 1e-6
-MODELS = {"rnn": "rnn_tanh", "rnn_relu": "rnn_relu", "lstm": "lstm", "gru": "gru"}
+MODELS = {"rnn": "rnn_tanh", "rnn_relu": "rnn_relu", "lstm": "lstm", "gru": "gru", "qrnn": "qrnn"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--truncate", type=int, default=None, metavar="K",
                    help="truncated BPTT: back through K steps, as the tutorial's bptt_truncate (default: full)")
     p.add_argument("--tied", action="store_true", help="tie the decoder to the embedding")
+    p.add_argument("--window", type=int, default=1, metavar="W",
+                   help="qrnn: the first layer reads W inputs per step (default 1)")
     p.add_argument("--steps", type=int, default=6, help="sequence length T (default 6)")
     p.add_argument("--batch-size", type=int, default=3, help="batch size B (default 3)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise UnrollError(f"--truncate must be >= 0, got {args.truncate}")
     cfg = ModelConfig(
         vocab_size=11, cell=MODELS[args.model], emb_size=5, hidden_size=5, num_layers=args.layers,
-        tie_weights=args.tied, init="uniform", init_scale=0.5,
+        tie_weights=args.tied, init="uniform", init_scale=0.5, qrnn_window=args.window,
     )
     rng = np.random.default_rng(args.seed)
     model = LanguageModel(cfg, dtype=np.float64, seed=args.seed)
@@ -58,12 +60,13 @@ def run(args: argparse.Namespace) -> int:
     worst = max(e for per in errors.values() for e in per.values())
     ok = worst < TOLERANCE
     if args.json:
-        print(json.dumps({"model": cfg.cell, "layers": args.layers, "truncate": args.truncate,
+        print(json.dumps({"model": cfg.cell, "layers": args.layers, "window": args.window, "truncate": args.truncate,
                           "tied": args.tied, "tolerance": TOLERANCE, "max_relative_error": errors,
                           "worst": worst, "ok": ok}, indent=2))
     else:
         bptt = "full BPTT" if args.truncate is None else f"BPTT truncated to {args.truncate}"
-        print(f"{cfg.cell}, {args.layers} layer(s), {bptt}{', tied' if args.tied else ''}: "
+        window = f", window {args.window}" if args.window > 1 else ""
+        print(f"{cfg.cell}, {args.layers} layer(s){window}, {bptt}{', tied' if args.tied else ''}: "
               "max relative error per parameter")
         print(f"{'parameter':<20} {'loss':>10} {'outputs':>10}")
         for name in errors["loss"]:

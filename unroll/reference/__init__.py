@@ -1,4 +1,4 @@
-"""The NumPy reference engine: RNN, LSTM and GRU language models with hand-written BPTT.
+"""The NumPy reference engine: RNN, LSTM, GRU and QRNN language models with hand-written BPTT.
 
 Written to be read, correct to machine precision (see ``unroll gradcheck``), and the ground truth
 that the PyTorch engine is tested against. Vectorized over the batch; a loop over time.

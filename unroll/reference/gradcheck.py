@@ -59,7 +59,9 @@ def random_problem(
         tuple(rng.uniform(-0.5, 0.5, (batch_size, H)) for _ in model.cell.state_names)
         for _ in range(model.cfg.num_layers)
     ]
-    return inputs, targets, mask, model._external(state)
+    n_past = model.cfg.qrnn_window - 1  # a qrnn window reads inputs from before this batch too
+    past = rng.uniform(-0.5, 0.5, (batch_size, n_past, model.cfg.emb_size)) if n_past else None
+    return inputs, targets, mask, model._external(state, past)
 
 
 def check_gradients(

@@ -7,14 +7,16 @@ The data flow for a batch of B sequences of T tokens (time-major, as everywhere 
 
 Each layer runs over the whole sequence before the next one starts (as ``nn.LSTM`` does), so its
 input projection ``x W_ih^T + b_ih`` is one matrix product for all steps; only ``h W_hh^T + b_hh``
-is inside the loop over time. The loop over time is the algorithm; everything else is vectorized over B.
+is inside the loop over time (the QRNN has no ``W_hh``: only elementwise products remain there).
+The loop over time is the algorithm; everything else is vectorized over B.
 
 Masks: ``mask[t, b] = 0`` marks padding. A masked step keeps the previous state
 (``h_t = h_{t-1}``, and ``c_t = c_{t-1}`` for the LSTM), adds nothing to the loss, and so sends
 no gradient into the parameters; gradients from later steps pass straight through it.
 
-State: one entry per layer, ``h [B, H]`` for the RNN and GRU, ``(h [B, H], c [B, H])`` for the LSTM.
-The final state of a call can be passed to the next call (carried state for truncated BPTT over a
+State: one entry per layer, ``h [B, H]`` for the RNN and GRU, ``(h [B, H], c [B, H])`` for the LSTM
+and the QRNN; with a QRNN first-layer window w > 1, one more entry at the end, ``past [B, w - 1, E]``:
+the last inputs of layer 0 (oldest first), which the next steps' windows reach back to. The final state of a call can be passed to the next call (carried state for truncated BPTT over a
 long stream); gradients never flow into a state that was passed in: it is a constant.
 """
 
@@ -31,10 +33,10 @@ from unroll.errors import UnrollError
 from unroll.init import init_params
 from unroll.reference.gru import GRUCell
 from unroll.reference.lstm import LSTMCell
+from unroll.reference.qrnn import QRNNCell
 from unroll.reference.rnn import RNNCell
 
-State = list  # per layer: h [B, H] (rnn_tanh, rnn_relu, gru) or (h, c) (lstm)
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+State = list  # per layer: h [B, H] (rnn_tanh, rnn_relu, gru) or (h, c) (lstm, qrnn); then qrnn's past inputs
 
 
 @dataclass
@@ -43,7 +45,8 @@ class Trace:
 
     inputs: np.ndarray  # [T, B] token ids
     mask: np.ndarray | None  # [T, B, 1] bool, or None when every step is real
-    layer_inputs: list[np.ndarray]  # x_t of each layer, [T, B, in]
+    layer_inputs: list[np.ndarray]  # x_t of each layer, [T, B, in] (a qrnn window: [T, B, w * E])
+    window_sources: np.ndarray | None  # qrnn window: the step of each input block [T, w, B] (-1: carried)
     h_prev: list[np.ndarray]  # h_{t-1} of each layer, [T, B, H]
     caches: list[list[tuple]]  # what the cell's step_backward needs, per layer and step
     top: np.ndarray  # h_t of the last layer, [T, B, H]
@@ -52,7 +55,7 @@ class Trace:
 
 
 class LanguageModel:
-    """embedding -> ``num_layers`` RNN, LSTM or GRU layers -> linear decoder -> softmax.
+    """embedding -> ``num_layers`` RNN, LSTM, GRU or QRNN layers -> linear decoder -> softmax.
 
     ``params`` is a plain dict with exactly the names and shapes of
     :func:`unroll.checkpoint.parameter_shapes` (the PyTorch engine's ``state_dict`` names). With
@@ -69,11 +72,6 @@ class LanguageModel:
         dtype: np.dtype | type = np.float64,
         seed: int = 0,
     ) -> None:
-        if cfg.cell not in CELLS:
-            raise UnrollError(
-                f"the NumPy reference engine has no {cfg.cell!r} cell ({', '.join(CELLS)}); "
-                "use the PyTorch engine for it"
-            )
         self.cfg = cfg
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64, np.longdouble):  # longdouble: for gradcheck
@@ -93,6 +91,8 @@ class LanguageModel:
             self.cell = LSTMCell()
         elif cfg.cell == "gru":
             self.cell = GRUCell()
+        elif cfg.cell == "qrnn":
+            self.cell = QRNNCell()
         else:
             self.cell = RNNCell(cfg.cell.removeprefix("rnn_"))
 
@@ -102,31 +102,45 @@ class LanguageModel:
         # weight tying: the output embedding is the input embedding (Press & Wolf 2017)
         return self.params["embedding.weight" if self.cfg.tie_weights else "decoder.weight"]
 
-    def _layer(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(W_ih, W_hh, b_ih, b_hh)`` of layer k."""
+    def _layer(self, k: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+        """``(W_ih, W_hh, b_ih, b_hh)`` of layer k (the qrnn has no ``W_hh``, ``b_hh``: None)."""
         p = self.params
-        return p[f"rnn.weight_ih_l{k}"], p[f"rnn.weight_hh_l{k}"], p[f"rnn.bias_ih_l{k}"], p[f"rnn.bias_hh_l{k}"]
+        return p[f"rnn.weight_ih_l{k}"], p.get(f"rnn.weight_hh_l{k}"), p[f"rnn.bias_ih_l{k}"], p.get(f"rnn.bias_hh_l{k}")
+
+    @property
+    def _past_steps(self) -> int:
+        """How many earlier inputs layer 0 reads besides x_t (a qrnn window w: w - 1; else 0)."""
+        return self.cfg.qrnn_window - 1
 
     def init_state(self, batch_size: int) -> State:
         """The zero state for ``batch_size`` sequences."""
-        return self._external(self._internal(None, batch_size))
+        return self._external(*self._internal(None, batch_size))
 
-    def _internal(self, state: State | None, batch_size: int) -> list[tuple[np.ndarray, ...]]:
-        """Per-layer tuples ``(h,)`` or ``(h, c)``, the form the cells use."""
+    def _internal(self, state: State | None, batch_size: int) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray | None]:
+        """Per-layer tuples ``(h,)`` or ``(h, c)``, the form the cells use, and the past inputs (or None)."""
         shape = (batch_size, self.cfg.hidden_size)
+        n_layers, n_past = self.cfg.num_layers, self._past_steps
+        past_shape = (batch_size, n_past, self.cfg.emb_size)
         if state is None:
-            names, n_layers = self.cell.state_names, self.cfg.num_layers
-            return [tuple(np.zeros(shape, self.dtype) for _ in names) for _ in range(n_layers)]
-        if len(state) != self.cfg.num_layers:
-            raise ValueError(f"state has {len(state)} layers, the model {self.cfg.num_layers}")
-        layers = [tuple(s) if isinstance(s, tuple | list) else (s,) for s in state]
+            names = self.cell.state_names
+            past = np.zeros(past_shape, self.dtype) if n_past else None
+            return [tuple(np.zeros(shape, self.dtype) for _ in names) for _ in range(n_layers)], past
+        if len(state) != n_layers + (1 if n_past else 0):
+            raise ValueError(f"state has {len(state)} entries, the model needs {n_layers} layers"
+                             + (" and the past inputs" if n_past else ""))
+        past = None
+        if n_past:
+            past = np.asarray(state[-1], self.dtype)
+            if past.shape != past_shape:
+                raise ValueError(f"the past inputs must have shape {past_shape}, got {past.shape}")
+        layers = [tuple(s) if isinstance(s, tuple | list) else (s,) for s in state[:n_layers]]
         for s in layers:
             if len(s) != len(self.cell.state_names) or any(np.shape(a) != shape for a in s):
                 raise ValueError(f"each layer's state must be {self.cell.state_names} of shape {shape}")
-        return [tuple(np.asarray(a, self.dtype) for a in s) for s in layers]
+        return [tuple(np.asarray(a, self.dtype) for a in s) for s in layers], past
 
-    def _external(self, state: list[tuple[np.ndarray, ...]]) -> State:
-        return [s if len(s) > 1 else s[0] for s in state]
+    def _external(self, layers: list[tuple[np.ndarray, ...]], past: np.ndarray | None) -> State:
+        return [s if len(s) > 1 else s[0] for s in layers] + ([] if past is None else [past])
 
     # ---- forward --------------------------------------------------------------------------
 
@@ -143,10 +157,13 @@ class LanguageModel:
             if mask.shape != (T, B):
                 raise ValueError(f"mask must have the shape of inputs {(T, B)}, got {mask.shape}")
             mask = mask.astype(bool)[:, :, None]
-        states = self._internal(state, B)
+        states, past = self._internal(state, B)
 
         # Embedding lookup: row x_t of embedding.weight is the tutorial's U-times-one-hot, by index.
         x = self.params["embedding.weight"][inputs]
+        sources = None
+        if past is not None:
+            x, past, sources = self._window(x, past, mask)
         layer_inputs, h_prevs, caches, final = [], [], [], []
         for k in range(self.cfg.num_layers):
             w_ih, w_hh, b_ih, b_hh = self._layer(k)
@@ -172,7 +189,28 @@ class LanguageModel:
         logits = x.reshape(T * B, -1) @ self._decoder_weight().T
         logits += self.params["decoder.bias"]  # in place: [T*B, V] is the largest array of the step
         logits = logits.reshape(T, B, -1)
-        return Trace(inputs, mask, layer_inputs, h_prevs, caches, x, logits, self._external(final))
+        return Trace(inputs, mask, layer_inputs, sources, h_prevs, caches, x, logits, self._external(final, past))
+
+    def _window(self, x: np.ndarray, past: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """Layer 0's input for a qrnn window of w: ``[x_t, x_{t-1}, ..., x_{t-w+1}]`` at each step ``[T, B, w * E]``.
+
+        ``x_{t-j}`` is the j-th previous *real* input: a masked step keeps the state, the past
+        inputs included. Returns the windows, the past inputs after the last step ``[B, w - 1, E]``,
+        and for the backward pass the step each block came from, ``[T, w, B]`` (-1: the carried past).
+        """
+        T, B, E = x.shape
+        n = self._past_steps
+        buf, src = past.copy(), np.full((B, n), -1)  # oldest first
+        windows = np.empty((T, B, (n + 1) * E), x.dtype)
+        sources = np.empty((T, n + 1, B), np.int64)
+        for t in range(T):
+            blocks = [x[t]] + [buf[:, n - j] for j in range(1, n + 1)]
+            windows[t] = np.concatenate(blocks, axis=1)
+            sources[t] = np.concatenate([np.full((1, B), t), src[:, ::-1].T])
+            real = np.ones((B, 1), bool) if mask is None else mask[t]
+            buf = np.where(real[:, :, None], np.concatenate([buf[:, 1:], x[t][:, None]], axis=1), buf)
+            src = np.where(real, np.concatenate([src[:, 1:], np.full((B, 1), t)], axis=1), src)
+        return windows, buf, sources
 
     def forward(
         self, inputs: np.ndarray, state: State | None = None, mask: np.ndarray | None = None
@@ -255,20 +293,20 @@ class LanguageModel:
         d_top = (d_logits @ self._decoder_weight()).reshape(T, B, cfg.hidden_size)
 
         # the recurrence: dL/d(input's share) and dL/d(recurrent share) of z_t, every layer and step
-        dzx, dzh = self._backward_through_time(trace, d_top, truncate)
+        dzx, dzh, d_x = self._backward_through_time(trace, d_top, truncate)
 
         # zx_t = x_t W_ih^T + b_ih and zh_t = h_{t-1} W_hh^T + b_hh, summed over steps and the batch
         for k in range(cfg.num_layers):
             dzx_k, dzh_k = dzx[k].reshape(T * B, -1), dzh[k].reshape(T * B, -1)
             grads[f"rnn.weight_ih_l{k}"] = dzx_k.T @ trace.layer_inputs[k].reshape(T * B, -1)
-            grads[f"rnn.weight_hh_l{k}"] = dzh_k.T @ trace.h_prev[k].reshape(T * B, -1)
             grads[f"rnn.bias_ih_l{k}"] = dzx_k.sum(axis=0)
-            grads[f"rnn.bias_hh_l{k}"] = dzh_k.sum(axis=0)
+            if f"rnn.weight_hh_l{k}" in self.params:  # the qrnn has no recurrent weights
+                grads[f"rnn.weight_hh_l{k}"] = dzh_k.T @ trace.h_prev[k].reshape(T * B, -1)
+                grads[f"rnn.bias_hh_l{k}"] = dzh_k.sum(axis=0)
 
         # embedding: each looked-up row gets the gradient of its x_t (np.add.at: ids repeat)
-        d_x = dzx[0].reshape(T * B, -1) @ self.params["rnn.weight_ih_l0"]
         d_embedding = np.zeros_like(self.params["embedding.weight"])
-        np.add.at(d_embedding, trace.inputs.reshape(-1), d_x)
+        np.add.at(d_embedding, trace.inputs.reshape(-1), d_x.reshape(T * B, -1))
         if cfg.tie_weights:
             d_embedding += d_decoder
         else:
@@ -278,9 +316,10 @@ class LanguageModel:
 
     def _backward_through_time(
         self, trace: Trace, d_top: np.ndarray, truncate: int | None
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """``(dzx, dzh)``: ``dzx[k][t]`` = dJ/d(x_t W_ih^T + b_ih) and ``dzh[k][t]`` =
-        dJ/d(h_{t-1} W_hh^T + b_hh) of layer k (the same for the RNN and LSTM, which add them).
+    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """``(dzx, dzh, d_x)``: ``dzx[k][t]`` = dJ/d(x_t W_ih^T + b_ih) and ``dzh[k][t]`` =
+        dJ/d(h_{t-1} W_hh^T + b_hh) of layer k (the same for the RNN and LSTM, which add them),
+        and ``d_x [T, B, E]``, the gradient of each step's embedded input.
 
         Full BPTT is one sweep from the last step to the first. Truncated BPTT gives every output
         term its own sweep of k+1 steps (so it costs O(T k), as in the tutorial). The weight
@@ -290,12 +329,30 @@ class LanguageModel:
         g = self.cell.gates * self.cfg.hidden_size
         dzx = [np.zeros((T, B, g), self.dtype) for _ in range(self.cfg.num_layers)]
         dzh = [np.zeros((T, B, g), self.dtype) for _ in range(self.cfg.num_layers)]
-        if truncate is None:
-            self._sweep(trace, d_top, dzx, dzh, end=T - 1, start=0, every_step=True)
-        else:
-            for t in range(T):
-                self._sweep(trace, d_top, dzx, dzh, end=t, start=max(0, t - truncate), every_step=False)
-        return dzx, dzh
+        sweeps = [(T - 1, 0)] if truncate is None else [(t, max(0, t - truncate)) for t in range(T)]
+        w_ih0 = self.params["rnn.weight_ih_l0"]
+        if trace.window_sources is None:
+            for end, start in sweeps:
+                self._sweep(trace, d_top, dzx, dzh, end, start, every_step=truncate is None)
+            return dzx, dzh, dzx[0] @ w_ih0
+        # A window reads inputs from before a sweep's first step; there they belong to the state
+        # the sweep starts from (a constant), so each sweep hands back its own input gradient.
+        d_x = np.zeros((T, B, self.cfg.emb_size), self.dtype)
+        for end, start in sweeps:
+            before = dzx[0][start : end + 1].copy()
+            self._sweep(trace, d_top, dzx, dzh, end, start, every_step=truncate is None)
+            d_windows = (dzx[0][start : end + 1] - before) @ w_ih0
+            self._window_backward(d_windows, trace.window_sources[start : end + 1], start, d_x)
+        return dzx, dzh, d_x
+
+    def _window_backward(self, d_windows: np.ndarray, sources: np.ndarray, start: int, d_x: np.ndarray) -> None:
+        """Add the gradient of the windows ``[n, B, w * E]`` of steps start.. into the inputs ``d_x``:
+        block j of a step goes to the step it was read from, when that is ``start`` or later."""
+        E = self.cfg.emb_size
+        columns = np.broadcast_to(np.arange(d_windows.shape[1]), sources[:, 0].shape)
+        for j in range(sources.shape[1]):
+            live = sources[:, j] >= start
+            np.add.at(d_x, (sources[:, j][live], columns[live]), d_windows[:, :, j * E : (j + 1) * E][live])
 
     def _sweep(
         self, trace: Trace, d_top: np.ndarray, dzx: list[np.ndarray], dzh: list[np.ndarray], end: int, start: int,
@@ -329,7 +386,7 @@ class LanguageModel:
                 dzx[k][t] += dzx_t
                 dzh[k][t] += dzh_t
                 d_state[k] = d_prev
-                # layer 0's input gradient (for the embedding) is computed once from the total dzx
+                # layer 0's input gradient (for the embedding) comes from dzx after the sweep
                 d_h_above = dzx_t @ w_ih if k > 0 else None
 
 
