@@ -16,8 +16,9 @@ no gradient into the parameters; gradients from later steps pass straight throug
 
 State: one entry per layer, ``h [B, H]`` for the RNN and GRU, ``(h [B, H], c [B, H])`` for the LSTM
 and the QRNN; with a QRNN first-layer window w > 1, one more entry at the end, ``past [B, w - 1, E]``:
-the last inputs of layer 0 (oldest first), which the next steps' windows reach back to. The final state of a call can be passed to the next call (carried state for truncated BPTT over a
-long stream); gradients never flow into a state that was passed in: it is a constant.
+the last inputs of layer 0 (oldest first), which the next steps' windows reach back to. The final
+state of a call can be passed to the next call (carried state for truncated BPTT over a long
+stream); gradients never flow into a state that was passed in: it is a constant.
 """
 
 from __future__ import annotations
