@@ -113,6 +113,30 @@ def test_tied_weights_share_storage_and_save_once(tmp_path):
     torch.testing.assert_close(loaded(tokens(5, 2))[0], model.eval()(tokens(5, 2))[0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "qrnn"])
+def test_tied_across_sizes_projects_to_the_embedding(cell, tmp_path):
+    """E != H tied: a bias-free [E, H] projection feeds the tied decoder; the fused training loss
+    (with every regularizer on) is the cross-entropy of the returned logits; a checkpoint keeps it."""
+    model = make(cell, emb_size=4, hidden_size=6, tie_weights=True, dropout=0.3, locked_dropout=True,
+                 weight_dropout=0.2, emb_dropout=0.1)
+    assert model.projection.weight.shape == (4, 6) and model.decoder.weight is model.embedding.weight
+    assert "projection.weight" in parameter_shapes(model.cfg) and model.projection.bias is None
+    x, y = tokens(7, 3), tokens(7, 3, seed=2)
+    torch.manual_seed(5)
+    loss, _, penalty = model(x, targets=y, activation_reg=(1.0, 1.0))
+    (loss + penalty).backward()
+    assert model.projection.weight.grad.abs().max() > 0
+    torch.manual_seed(5)
+    logits, _ = model(x)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1)))
+    model.eval()
+    save_model(model, tmp_path / "ckpt", vocab={"itos": []})
+    loaded, ckpt = load_model(tmp_path / "ckpt", dtype=torch.float64)
+    assert ckpt.params["projection.weight"].shape == (4, 6) and "decoder.weight" not in ckpt.params
+    torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)
+    assert make(cell, emb_size=4, hidden_size=6).projection is None  # untied: the decoder reads H
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_checkpoint_round_trip(cell, tmp_path):
     model = make(cell, dtype=torch.float32).eval()

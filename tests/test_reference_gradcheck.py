@@ -14,8 +14,8 @@ from unroll.reference.gradcheck import random_problem
 
 
 def check(cell: str, layers: int, truncate: int | None, tied: bool, objective: str, masked: bool = True,
-          window: int = 1) -> dict:
-    cfg = ModelConfig(vocab_size=9, cell=cell, emb_size=4, hidden_size=4, num_layers=layers,
+          window: int = 1, emb: int = 4) -> dict:
+    cfg = ModelConfig(vocab_size=9, cell=cell, emb_size=emb, hidden_size=4, num_layers=layers,
                       tie_weights=tied, init="uniform", init_scale=0.5, qrnn_window=window)
     model = LanguageModel(cfg, seed=7)
     rng = np.random.default_rng(1)
@@ -52,6 +52,15 @@ def test_qrnn_window_full_and_truncated(window, truncate):
 def test_tied_weights(cell):
     errors = check(cell, 2, None, True, "loss", masked=False)
     assert "decoder.weight" not in errors and max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("cell,window,truncate", [("lstm", 1, None), ("gru", 1, 2), ("qrnn", 2, None), ("qrnn", 2, 1)])
+def test_tied_through_a_projection(cell, window, truncate):
+    """Tied with E != H: the decoder reads ``h_top W_proj^T``; the embedding gets both its gradients."""
+    for objective in ("loss", "outputs"):
+        errors = check(cell, 2, truncate, True, objective, window=window, emb=3)
+        assert "projection.weight" in errors and "decoder.weight" not in errors, errors
+        assert max(errors.values()) < 1e-6, errors
 
 
 def test_the_check_can_fail():

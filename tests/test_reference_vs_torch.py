@@ -15,9 +15,11 @@ from unroll.models import LanguageModel, load_model, save_model
 V, E, H, T, B = 11, 4, 4, 7, 3
 
 
-def setup(cell: str, num_layers: int, tied: bool, seed: int = 0, window: int = 1):
-    """One config, its weights (non-zero everywhere, decoder bias included) in both engines."""
-    cfg = ModelConfig(vocab_size=V, cell=cell, emb_size=E, hidden_size=H, num_layers=num_layers,
+def setup(cell: str, num_layers: int, tied: bool, seed: int = 0, window: int = 1, emb: int = E):
+    """One config, its weights (non-zero everywhere, decoder bias included) in both engines.
+
+    Tied with ``emb != H``: the decoder reads a projection of the last layer's output."""
+    cfg = ModelConfig(vocab_size=V, cell=cell, emb_size=emb, hidden_size=H, num_layers=num_layers,
                       tie_weights=tied, init_scale=0.5, qrnn_window=window)
     rng = np.random.default_rng(seed)
     params = {name: rng.uniform(-0.5, 0.5, value.shape) for name, value in reference.init_params(cfg, rng).items()}
@@ -26,7 +28,7 @@ def setup(cell: str, num_layers: int, tied: bool, seed: int = 0, window: int = 1
     return ref, fast, rng
 
 
-def random_state(cell: str, num_layers: int, rng: np.random.Generator, window: int = 1):
+def random_state(cell: str, num_layers: int, rng: np.random.Generator, window: int = 1, emb: int = E):
     """A carried (non-zero) start state, in the reference layout and the torch layout.
 
     The qrnn carries only c in torch; the reference carries (h, c), h being the output, which
@@ -40,7 +42,7 @@ def random_state(cell: str, num_layers: int, rng: np.random.Generator, window: i
         return ref_state, tuple(torch.from_numpy(a) for a in arrays)
     torch_state = torch.from_numpy(arrays[-1])
     if window > 1:
-        past = rng.uniform(-0.9, 0.9, (B, window - 1, E))
+        past = rng.uniform(-0.9, 0.9, (B, window - 1, emb))
         return ref_state + [past], (torch_state, torch.from_numpy(past.transpose(1, 0, 2).copy()))
     return ref_state, torch_state
 
@@ -64,15 +66,15 @@ def comparable(ref_state: list, cell: str) -> list:
 @pytest.mark.parametrize("cell,window", [("rnn_tanh", 1), ("rnn_relu", 1), ("lstm", 1), ("gru", 1), ("qrnn", 1),
                                          ("qrnn", 3)])
 @pytest.mark.parametrize("num_layers", [1, 2])
-@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("tied,emb", [(False, E), (True, E), (True, 3)])  # (True, 3): through a projection
 @pytest.mark.parametrize("masked", [False, True])
-def test_loss_gradients_and_state_agree(cell, window, num_layers, tied, masked):
-    ref, fast, rng = setup(cell, num_layers, tied, window=window)
+def test_loss_gradients_and_state_agree(cell, window, num_layers, tied, emb, masked):
+    ref, fast, rng = setup(cell, num_layers, tied, window=window, emb=emb)
     inputs = rng.integers(0, V, (T, B))
     targets = rng.integers(0, V, (T, B))
     lengths = np.array([T, 1, 5]) if masked else np.full(B, T)
     mask = (np.arange(T)[:, None] < lengths[None, :]).astype(np.float64)  # trailing padding
-    ref_state, torch_state = random_state(cell, num_layers, rng, window)
+    ref_state, torch_state = random_state(cell, num_layers, rng, window, emb)
 
     ref_loss, ref_grads, ref_final = ref.loss_and_grads(inputs, targets, mask if masked else None, ref_state)
 
@@ -99,9 +101,10 @@ def test_loss_gradients_and_state_agree(cell, window, num_layers, tied, masked):
     np.testing.assert_allclose(logits.detach().numpy()[keep], ref_logits[keep], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("cell,window", [("rnn_tanh", 1), ("lstm", 1), ("gru", 1), ("qrnn", 2)])
-def test_checkpoints_move_between_engines(cell, window, tmp_path):
-    ref, fast, rng = setup(cell, 2, tied=True, window=window)
+@pytest.mark.parametrize("cell,window,emb", [("rnn_tanh", 1, E), ("lstm", 1, E), ("gru", 1, E), ("qrnn", 2, E),
+                                             ("lstm", 1, 3)])
+def test_checkpoints_move_between_engines(cell, window, emb, tmp_path):
+    ref, fast, rng = setup(cell, 2, tied=True, window=window, emb=emb)
     inputs = rng.integers(0, V, (T, B))
     reference.save_model(ref, tmp_path / "from_numpy", {"itos": []})
     from_numpy, _ = load_model(tmp_path / "from_numpy", dtype=torch.float64)

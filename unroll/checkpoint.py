@@ -15,6 +15,7 @@ engine loads them with no renaming (H = hidden_size, E = emb_size, V = vocab_siz
     rnn.weight_hh_l{k}      [G*H, H]       LSTM (i, f, g, o); GRU (r, z, n)
     rnn.bias_ih_l{k}        [G*H]
     rnn.bias_hh_l{k}        [G*H]
+    projection.weight       [E, H]      only when tied with E != H: the last layer's output -> E
     decoder.weight          [V, H]      absent when config.model.tie_weights: it is embedding.weight
     decoder.bias            [V]
 
@@ -63,6 +64,8 @@ def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes[f"rnn.bias_ih_l{k}"] = (g * h,)
         if cfg.cell != "qrnn":
             shapes[f"rnn.bias_hh_l{k}"] = (g * h,)
+    if cfg.projects:
+        shapes["projection.weight"] = (cfg.emb_size, h)
     if not cfg.tie_weights:
         shapes["decoder.weight"] = (cfg.vocab_size, h)
     shapes["decoder.bias"] = (cfg.vocab_size,)

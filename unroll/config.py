@@ -32,7 +32,7 @@ class ModelConfig:
     emb_dropout: float = 0.0  # drops whole words (rows of the embedding), as Gal & Ghahramani
     weight_dropout: float = 0.0  # DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's wdrop)
     locked_dropout: bool = False  # variational dropout: one mask per sequence, not per step
-    tie_weights: bool = False  # decoder.weight is embedding.weight (needs emb_size == hidden_size)
+    tie_weights: bool = False  # decoder.weight is embedding.weight; if emb_size != hidden_size, via a projection
     init: str = "uniform"  # uniform: U(-init_scale, init_scale); fan_in: U(-1/sqrt(n), 1/sqrt(n))
     init_scale: float = 0.1
     orthogonal_recurrent: bool = False  # orthogonal weight_hh (per gate block)
@@ -57,10 +57,6 @@ class ModelConfig:
             raise UnrollError(f"qrnn_window applies to the qrnn cell only (cell is {self.cell}); set it to 1")
         if self.qrnn_window < 1:
             raise UnrollError(f"qrnn_window must be at least 1, got {self.qrnn_window}")
-        if self.tie_weights and self.emb_size != self.hidden_size:
-            raise UnrollError(
-                f"tie_weights needs emb_size == hidden_size (got {self.emb_size} and {self.hidden_size})"
-            )
 
     @property
     def p_input(self) -> float:
@@ -78,6 +74,21 @@ class ModelConfig:
     def regularized(self) -> bool:
         """Any dropout at all (the NumPy reference engine has none)."""
         return bool(self.dropout or self.p_input or self.p_hidden or self.emb_dropout or self.weight_dropout)
+
+    @property
+    def projects(self) -> bool:
+        """Tied weights across sizes: a linear map H -> E (no bias) between the last layer and the decoder.
+
+        As Press & Wolf 2017 tie an output embedding of another size. A small tied embedding under
+        wide layers (AWD-LSTM's 400 under 1150) makes the output layer, the bulk of a step's FLOPs
+        with a 10k vocabulary, cheaper by E / H while the state stays [L, B, H].
+        """
+        return self.tie_weights and self.emb_size != self.hidden_size
+
+    @property
+    def decoder_size(self) -> int:
+        """The width of the decoder's input: E when tied (projected there if H differs), else H."""
+        return self.emb_size if self.tie_weights else self.hidden_size
 
     @property
     def gates(self) -> int:

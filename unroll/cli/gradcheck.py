@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--truncate", type=int, default=None, metavar="K",
                    help="truncated BPTT: back through K steps, as the tutorial's bptt_truncate (default: full)")
     p.add_argument("--tied", action="store_true", help="tie the decoder to the embedding")
+    p.add_argument("--emb-size", type=int, default=5, metavar="E",
+                   help="embedding width (default 5, the hidden size; tied with another: through a projection)")
     p.add_argument("--window", type=int, default=1, metavar="W",
                    help="qrnn: the first layer reads W inputs per step (default 1)")
     p.add_argument("--steps", type=int, default=6, help="sequence length T (default 6)")
@@ -42,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from unroll.reference.gradcheck import check_gradients, random_problem
     from unroll.reference.model import LanguageModel
 
-    if args.layers < 1 or args.steps < 1 or args.batch_size < 1:
-        raise UnrollError("--layers, --steps and --batch-size must be positive")
+    if min(args.layers, args.steps, args.batch_size, args.emb_size) < 1:
+        raise UnrollError("--layers, --steps, --batch-size and --emb-size must be positive")
     if args.truncate is not None and args.truncate < 0:
         raise UnrollError(f"--truncate must be >= 0, got {args.truncate}")
     cfg = ModelConfig(
-        vocab_size=11, cell=MODELS[args.model], emb_size=5, hidden_size=5, num_layers=args.layers,
+        vocab_size=11, cell=MODELS[args.model], emb_size=args.emb_size, hidden_size=5, num_layers=args.layers,
         tie_weights=args.tied, init="uniform", init_scale=0.5, qrnn_window=args.window,
     )
     rng = np.random.default_rng(args.seed)
@@ -61,12 +63,13 @@ def run(args: argparse.Namespace) -> int:
     ok = worst < TOLERANCE
     if args.json:
         print(json.dumps({"model": cfg.cell, "layers": args.layers, "window": args.window, "truncate": args.truncate,
-                          "tied": args.tied, "tolerance": TOLERANCE, "max_relative_error": errors,
-                          "worst": worst, "ok": ok}, indent=2))
+                          "tied": args.tied, "emb_size": args.emb_size, "tolerance": TOLERANCE,
+                          "max_relative_error": errors, "worst": worst, "ok": ok}, indent=2))
     else:
         bptt = "full BPTT" if args.truncate is None else f"BPTT truncated to {args.truncate}"
         window = f", window {args.window}" if args.window > 1 else ""
-        print(f"{cfg.cell}, {args.layers} layer(s){window}, {bptt}{', tied' if args.tied else ''}: "
+        tied = (", tied through a projection" if cfg.projects else ", tied") if args.tied else ""
+        print(f"{cfg.cell}, {args.layers} layer(s){window}, {bptt}{tied}: "
               "max relative error per parameter")
         print(f"{'parameter':<20} {'loss':>10} {'outputs':>10}")
         for name in errors["loss"]:

@@ -2,7 +2,9 @@
 
     inputs [T, B] ─► embedding ─► dropout ─► rnn (L layers) ─► dropout ─► decoder ─► logits [T, B, V]
                      (whole words  (input)   (hidden dropout between (output)  (tied: the
-                      dropped)                layers; weight dropout)           embedding matrix)
+                      dropped)                layers; weight dropout)           embedding matrix,
+                                                                                after a projection
+                                                                                H -> E if E != H)
 
 Design: the recurrent layers are one ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` named ``rnn`` with
 ``num_layers = L``. That keeps the ``state_dict`` keys equal to the checkpoint names
@@ -73,7 +75,9 @@ class LanguageModel(nn.Module):
             self.rnn = nn.GRU(*args, dropout=between)
         else:
             self.rnn = nn.RNN(*args, nonlinearity=cfg.cell.removeprefix("rnn_"), dropout=between)
-        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        # tied across sizes: the last layer's output is mapped H -> E first (ModelConfig.projects)
+        self.projection = nn.Linear(cfg.hidden_size, cfg.emb_size, bias=False) if cfg.projects else None
+        self.decoder = nn.Linear(cfg.decoder_size, cfg.vocab_size)
         # Training may ask for a sparse embedding gradient (only the rows of the batch's words);
         # see Trainer. It changes no number, only what the gradient tensor stores.
         self.sparse_embedding_grad = False
@@ -149,12 +153,14 @@ class LanguageModel(nn.Module):
         if packed:
             out = pad_packed_sequence(out, total_length=T)[0]
         raw, out = out, self._dropout(out, cfg.dropout)
+        to_decoder = out if self.projection is None else self.projection(out)
         if targets is not None:
-            loss = linear_cross_entropy(out.flatten(0, 1), self.decoder.weight, self.decoder.bias, targets.flatten())
+            loss = linear_cross_entropy(to_decoder.flatten(0, 1), self.decoder.weight, self.decoder.bias,
+                                        targets.flatten())
             if activation_reg is None:
                 return loss, self._master_dtype(state)
             return loss, self._master_dtype(state), self.activation_penalty(raw, out, *activation_reg)
-        return self.decoder(out), self._master_dtype(state)
+        return self.decoder(to_decoder), self._master_dtype(state)
 
     def activation_penalty(self, raw: Tensor, dropped: Tensor, ar: float, tar: float) -> Tensor:
         """AR + TAR (Merity et al. 2017) on the last layer's output ``[T, B, H]``; zero in eval mode.

@@ -5,6 +5,9 @@ The data flow for a batch of B sequences of T tokens (time-major, as everywhere 
     inputs [T, B] ──embedding lookup──► x [T, B, E] ──layer 0──► h [T, B, H] ──► ... ──layer L-1──►
         h_top [T, B, H] ──decoder──► logits [T, B, V] ──softmax, cross-entropy vs targets──► loss
 
+With tied weights and E != H, a projection maps h_top to the decoder's width first:
+``out = h_top W_proj^T`` [T, B, E], and the decoder reads ``out``.
+
 Each layer runs over the whole sequence before the next one starts (as ``nn.LSTM`` does), so its
 input projection ``x W_ih^T + b_ih`` is one matrix product for all steps; only ``h W_hh^T + b_hh``
 is inside the loop over time (the QRNN has no ``W_hh``: only elementwise products remain there).
@@ -51,6 +54,7 @@ class Trace:
     h_prev: list[np.ndarray]  # h_{t-1} of each layer, [T, B, H]
     caches: list[list[tuple]]  # what the cell's step_backward needs, per layer and step
     top: np.ndarray  # h_t of the last layer, [T, B, H]
+    out: np.ndarray  # what the decoder reads: top, or its projection [T, B, E]
     logits: np.ndarray  # [T, B, V]
     final_state: State
 
@@ -60,7 +64,8 @@ class LanguageModel:
 
     ``params`` is a plain dict with exactly the names and shapes of
     :func:`unroll.checkpoint.parameter_shapes` (the PyTorch engine's ``state_dict`` names). With
-    ``tie_weights`` there is no ``decoder.weight``: the decoder uses ``embedding.weight``.
+    ``tie_weights`` there is no ``decoder.weight``: the decoder uses ``embedding.weight`` (through
+    ``projection.weight`` [E, H] when E != H).
     Dropout settings in the config are ignored: this engine always computes the deterministic
     (evaluation-mode) model.
     """
@@ -187,10 +192,14 @@ class LanguageModel:
             caches.append(layer_caches)
             final.append(s)
             x = hs
-        logits = x.reshape(T * B, -1) @ self._decoder_weight().T
+        out = x.reshape(T * B, -1)
+        if self.cfg.projects:
+            out = out @ self.params["projection.weight"].T
+        logits = out @ self._decoder_weight().T
         logits += self.params["decoder.bias"]  # in place: [T*B, V] is the largest array of the step
         logits = logits.reshape(T, B, -1)
-        return Trace(inputs, mask, layer_inputs, sources, h_prevs, caches, x, logits, self._external(final, past))
+        return Trace(inputs, mask, layer_inputs, sources, h_prevs, caches, x, out.reshape(T, B, -1), logits,
+                     self._external(final, past))
 
     def _window(self, x: np.ndarray, past: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, ...]:
         """Layer 0's input for a qrnn window of w: ``[x_t, x_{t-1}, ..., x_{t-w+1}]`` at each step ``[T, B, w * E]``.
@@ -288,10 +297,14 @@ class LanguageModel:
         d_logits = d_logits.reshape(T * B, cfg.vocab_size)
         grads: dict[str, np.ndarray] = {}
 
-        # decoder: logits = h_top W_dec^T + b_dec
-        d_decoder = d_logits.T @ trace.top.reshape(T * B, cfg.hidden_size)
+        # decoder: logits = out W_dec^T + b_dec
+        d_decoder = d_logits.T @ trace.out.reshape(T * B, -1)
         grads["decoder.bias"] = d_logits.sum(axis=0)
-        d_top = (d_logits @ self._decoder_weight()).reshape(T, B, cfg.hidden_size)
+        d_out = d_logits @ self._decoder_weight()
+        if cfg.projects:  # out = h_top W_proj^T
+            grads["projection.weight"] = d_out.T @ trace.top.reshape(T * B, -1)
+            d_out = d_out @ self.params["projection.weight"]
+        d_top = d_out.reshape(T, B, cfg.hidden_size)
 
         # the recurrence: dL/d(input's share) and dL/d(recurrent share) of z_t, every layer and step
         dzx, dzh, d_x = self._backward_through_time(trace, d_top, truncate)
