@@ -163,3 +163,41 @@ def test_bf16_where_it_is_not_native_is_a_one_line_error(tmp_path, corpus, capsy
     assert main([*args, "--out", str(out)]) == 2
     assert "bf16 has no fast kernels" in one_error_line(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("native, precision, preset, points", [
+    (False, "auto", "ptb-cpu-60min", True),  # no bf16 here: the preset runs in fp32
+    (True, "auto", "ptb-cpu-60min", False),  # bf16 runs, as the preset was tuned
+    (True, "fp32", "ptb-cpu-60min", True),  # fp32 asked for
+    (False, "auto", "ptb-small", False),  # a preset with no other recipe
+    (False, "auto", None, False),  # --data without a preset
+])
+def test_a_bf16_preset_points_to_its_fp32_recipe(monkeypatch, native, precision, preset, points):
+    from unroll.cli.train import fp32_note
+    from unroll.models import device as device_module
+
+    monkeypatch.setattr(device_module, "bf16_is_native", lambda device: native)
+    note = fp32_note(preset, precision, "cpu")
+    assert (note is not None) == points
+    if points:
+        assert note.startswith(f"note: {preset} is tuned for bf16") and "--preset ptb-cpu-60min-fp32" in note
+
+
+def test_every_fp32_recipe_is_a_preset_computing_in_fp32_where_bf16_is_not_native():
+    from unroll.config import PRESETS
+
+    pointers = {name: p.without_bf16 for name, p in PRESETS.items() if p.without_bf16}
+    assert pointers, "no preset names a recipe for CPUs without bf16"
+    for name, other in pointers.items():
+        assert other in PRESETS and PRESETS[other].without_bf16 is None, (name, other)
+        assert PRESETS[other].train.precision in ("auto", "fp32"), other
+
+
+def test_train_prints_the_fp32_note(tmp_path, corpus, capsys, monkeypatch):
+    from unroll.models import device as device_module
+
+    monkeypatch.setattr(device_module, "bf16_is_native", lambda device: False)
+    loud = [a for a in TINY if a != "--quiet"]
+    args = ["train", "--preset", "ptb-cpu-60min", "--data", str(corpus), "--level", "char", *loud, "--max-steps", "2"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    assert "--preset ptb-cpu-60min-fp32 is the recipe" in capsys.readouterr().out

@@ -201,6 +201,9 @@ class Preset:
     description: str
     model: dict[str, Any]
     train: TrainConfig
+    # The recipe to use instead where this one's bf16 is not native (`unroll train` says so):
+    # a recipe tuned for bf16 speed can lose its point in fp32.
+    without_bf16: str | None = None
 
 
 # Zaremba et al. 2014 (the TensorFlow PTB tutorial's SmallConfig / MediumConfig / LargeConfig).
@@ -259,6 +262,7 @@ PRESETS: dict[str, Preset] = {
         TrainConfig(data="ptb", batch_size=20, bptt=35, optimizer="sgd", lr=20.0, clip=0.25, ar=2.0, tar=1.0,
                     schedule="cosine", warmup_steps=0, min_lr=0.2, epochs=100, time_budget=3600.0,
                     precision="auto", eval_batch_size=20, test_batch_size=10),
+        without_bf16="ptb-cpu-60min-fp32",
     ),
     # The same hour on a CPU without bf16 (AVX2, fp32 compute), where a step costs ~3x more and
     # ptb-cpu-60min makes only ~6 epochs (it then loses to the plain loop: test 104.6 against 102.6,

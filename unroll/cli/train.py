@@ -88,6 +88,10 @@ def _run(args: argparse.Namespace) -> int:
         if not args.out:
             raise UnrollError("--out DIR is required: where to write the checkpoint, metrics and plot")
         out = args.out
+        if echo is not None and current(args.device).is_main:
+            note = fp32_note(args.preset, cfg.precision, args.device)
+            if note:
+                echo(note)
         result = train(cfg, model, out, device=args.device, progress=not args.quiet, echo=echo)
     if not current(args.device).is_main:  # rank 0 reports for all
         return 130 if result.stopped == "interrupted" else 0
@@ -119,6 +123,18 @@ def resolve_settings(preset: str | None, model_over: dict[str, Any], train_over:
     full = ModelConfig(vocab_size=1, **{**base.model, **model_over}).to_dict()  # validate before reading data
     del full["vocab_size"]  # comes from the corpus
     return full, cfg
+
+
+def fp32_note(preset: str | None, precision: str, device: str | None) -> str | None:
+    """A pointer to the preset's ``without_bf16`` recipe when the run will compute in fp32 here: a
+    recipe sized for bf16 speed makes far fewer updates in its time budget without it."""
+    from unroll.models.device import resolve_device, resolve_precision
+
+    other = PRESETS[preset].without_bf16 if preset in PRESETS else None
+    if other is None or resolve_precision(precision, resolve_device(device)) != "fp32":
+        return None
+    return (f"note: {preset} is tuned for bf16, which this device does not compute natively, so it trains "
+            f"in fp32 here; --preset {other} is the recipe for such a device")
 
 
 def parse_duration(text: str) -> float | None:
