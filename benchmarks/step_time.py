@@ -8,8 +8,10 @@ preset's weight-dropout shape.
 
     python benchmarks/step_time.py                                   # ptb-cpu-60min as it is
     python benchmarks/step_time.py --variant qrnn_window=2 --variant weight_dropout=0
+    python benchmarks/step_time.py --preset ptb-cpu-60min-fp32 --variant batch_size=20,emb_size=400
 
-A variant is one or more FIELD=VALUE settings (model or training fields) joined by commas.
+A variant is one or more FIELD=VALUE settings (model or training fields) joined by commas; each
+steps over its own batches, so variants of batch_size or bptt compare by tokens/s.
 Prints a table and one JSON line. Run it alone on the machine.
 """
 
@@ -86,32 +88,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         trainers = {name: make_trainer(args.preset, s, corpus, os.path.join(out, str(i)))
                     for i, (name, s) in enumerate(variants.items())}
-        cfg = next(iter(trainers.values())).cfg
-        windows = [w[1:] for _, w in zip(range(args.warmup + args.steps), iter_bptt(trainers["preset"].train_data, cfg.bptt))]
+        # Each variant steps over its own batches: a batch_size or bptt variant changes their shape.
+        windows = {name: [w[1:] for _, w in zip(range(args.warmup + args.steps), iter_bptt(t.train_data, t.cfg.bptt))]
+                   for name, t in trainers.items()}
+        tokens = {name: windows[name][0][0].size for name in trainers}
         times = {name: [] for name in trainers}
         for name, t in trainers.items():
-            for x, y in windows[: args.warmup]:
+            for x, y in windows[name][: args.warmup]:
                 t._train_step(x, y)
         for _ in range(args.rounds):
             for name, t in trainers.items():
                 start = time.perf_counter()
-                for x, y in windows[args.warmup :]:
+                for x, y in windows[name][args.warmup :]:
                     t._train_step(x, y)
                 times[name].append((time.perf_counter() - start) / args.steps)
     model = PRESETS[args.preset].model
     weight_shape = (3 * model["hidden_size"], model["emb_size"]) if model.get("cell") == "qrnn" else (
         4 * model["hidden_size"], model["hidden_size"])
     masks = time_masks(weight_shape, model.get("weight_dropout") or 0.1)
-    tokens = cfg.batch_size * cfg.bptt
-    print(f"{args.preset}: {tokens} tokens a step; CPU {torch.backends.cpu.get_cpu_capability()}, "
+    print(f"{args.preset}: CPU {torch.backends.cpu.get_cpu_capability()}, "
           f"{torch.get_num_threads()} threads; load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
-    print(f"{'variant':40s} {'ms/step':>9s} {'tokens/s':>9s} {'x preset':>9s}   (fastest of {args.rounds} rounds)")
-    base = min(times["preset"])
+    print(f"{'variant':40s} {'tokens':>7s} {'ms/step':>9s} {'tokens/s':>9s} {'x preset':>9s}   "
+          f"(fastest of {args.rounds} rounds; x preset in tokens/s)")
+    base = tokens["preset"] / min(times["preset"])
     result = {}
     for name, ts in times.items():
         best = min(ts)
-        result[name] = {"ms_per_step": 1e3 * best, "all_ms": [1e3 * t for t in ts], "tokens_per_s": tokens / best}
-        print(f"{name:40s} {1e3 * best:9.1f} {tokens / best:9.0f} {base / best:9.2f}x")
+        speed = tokens[name] / best
+        result[name] = {"tokens_per_step": tokens[name], "ms_per_step": 1e3 * best, "all_ms": [1e3 * t for t in ts],
+                        "tokens_per_s": speed}
+        print(f"{name:40s} {tokens[name]:7d} {1e3 * best:9.1f} {speed:9.0f} {speed / base:9.2f}x")
     print(f"dropout mask {tuple(masks['shape'])}: torch uniform_ {masks['torch_uniform_ms']:.2f} ms, "
           f"keep_mask {masks['keep_mask_ms']:.2f} ms")
     print(json.dumps({"preset": args.preset, "machine": platform.processor() or platform.machine(),

@@ -275,6 +275,7 @@ PRESETS: dict[str, Preset] = {
     #   against 602 s; valid 153.5 at 15 minutes.
     # The hour (benchmarks/ptb_60min.py --preset ptb-cpu-60min-fp32, AVX2, 2026-11-30): valid 92.62 /
     # test 88.39 in 9.5 epochs; the plain loop on that machine kind: 105.52 / 102.62 in 4.8.
+    # Tried for the hour and no better: a 300-wide embedding at batch 10 (88.30, twice the updates).
     "ptb-cpu-60min-fp32": Preset(
         "Best PTB perplexity in 60 minutes on a 2-core CPU without bf16 (AVX2): tied 2x650 qrnn (window 2) "
         "over a 400-wide embedding, variational dropout, cosine to the budget",
