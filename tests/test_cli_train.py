@@ -168,7 +168,8 @@ def test_bf16_where_it_is_not_native_is_a_one_line_error(tmp_path, corpus, capsy
 @pytest.mark.parametrize("native, precision, preset, points", [
     (False, "auto", "ptb-cpu-60min", True),  # no bf16 here: the preset runs in fp32
     (True, "auto", "ptb-cpu-60min", False),  # bf16 runs, as the preset was tuned
-    (True, "fp32", "ptb-cpu-60min", True),  # fp32 asked for
+    (False, "fp32", "ptb-cpu-60min", True),  # fp32 asked for where bf16 is not native
+    (True, "fp32", "ptb-cpu-60min", False),  # fp32 chosen where bf16 is native
     (False, "auto", "ptb-small", False),  # a preset with no other recipe
     (False, "auto", None, False),  # --data without a preset
 ])

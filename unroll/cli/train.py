@@ -131,8 +131,8 @@ def fp32_note(preset: str | None, precision: str, device: str | None) -> str | N
     from unroll.models.device import resolve_device, resolve_precision
 
     other = PRESETS[preset].without_bf16 if preset in PRESETS else None
-    if other is None or resolve_precision(precision, resolve_device(device)) != "fp32":
-        return None
+    if other is None or precision == "bf16" or resolve_precision("auto", resolve_device(device)) != "fp32":
+        return None  # no other recipe, bf16 asked for, or bf16 is native here (fp32 then is a choice)
     return (f"note: {preset} is tuned for bf16, which this device does not compute natively, so it trains "
             f"in fp32 here; --preset {other} is the recipe for such a device")
 
