@@ -137,3 +137,25 @@ def test_shards_are_contiguous_column_blocks():
     assert torch.equal(Distributed(1, 4).shard_state(h), h[:, 2:4])
     with pytest.raises(UnrollError, match="does not split among 3 processes.*such as 6 or 9"):
         Distributed(0, 3).shard_columns(data)
+
+
+def test_session_leaves_after_a_barrier_but_not_after_an_error(monkeypatch):
+    """A run that ends well waits for every rank before the group goes (a gloo thread still
+    freeing a collective's tensors at interpreter exit aborts the process); one that raises
+    leaves at once, since its peers may never reach a barrier."""
+    from unroll.train import distributed
+
+    calls: list[str] = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda *a, **k: calls.append("init"))
+    monkeypatch.setattr(distributed.dist, "barrier", lambda *a, **k: calls.append("barrier"))
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda *a, **k: calls.append("destroy"))
+    with distributed.session("cpu"):
+        calls.append("run")
+    assert calls == ["init", "run", "barrier", "destroy"]
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt), distributed.session("cpu"):
+        raise KeyboardInterrupt
+    assert calls == ["init", "destroy"]

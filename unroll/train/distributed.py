@@ -80,8 +80,23 @@ def session(device: str | None = None) -> Iterator[None]:
     dist.init_process_group("nccl" if kind == "cuda" else "gloo", timeout=TIMEOUT)
     try:
         yield
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    _leave()
+
+
+def _leave() -> None:
+    """Wait for every rank, then leave the group.
+
+    After a collective returns, a gloo worker thread still has to drop its reference to the
+    collective's tensors, and for a tensor Python has already freed that takes the GIL. Were the
+    interpreter shutting down by then, the process would abort ("terminate called without an
+    active exception") after a successful run. The barrier waits with the GIL released, so those
+    threads finish while the interpreter is whole; a barrier holds no tensors of its own.
+    """
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 @dataclass(frozen=True)
