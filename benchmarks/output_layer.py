@@ -49,6 +49,7 @@ class AdaptiveTied(nn.Module):
         self.cutoff, self.width, narrow = cutoff, width, width // 4
         self.head = nn.Parameter(torch.empty(cutoff, width).uniform_(-0.1, 0.1))
         self.tail = nn.Parameter(torch.empty(vocab - cutoff, narrow).uniform_(-0.1, 0.1))
+        # twice the embeddings' range: a projected tail embedding starts at about a head one's scale
         self.projection = nn.Parameter(torch.empty(width, narrow).uniform_(-0.2, 0.2))
         self.cluster = nn.Parameter(torch.zeros(1, width))  # the head's extra word: "some tail word"
         self.head_bias = nn.Parameter(torch.zeros(cutoff + 1))
