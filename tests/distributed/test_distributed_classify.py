@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ddp_launch import torchrun
+from tests.support.ddp_launch import torchrun
 from safetensors.numpy import load_file
-from test_classify import synthetic_csv
+from tests.support.labeled import synthetic_csv
+
+pytestmark = pytest.mark.distributed
 
 from unroll.cli import main
 from unroll.train.distributed import Distributed

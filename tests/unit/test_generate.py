@@ -11,7 +11,7 @@ from unroll import reference
 from unroll.errors import UnrollError
 from unroll.use.engine import LoadedModel, UnknownWordWarning
 from unroll.use.generate import Piece, Sampling, _Detokenizer, generate, in_order, next_token_probs, stream
-from tiny_models import CHARS, WORD_SPEC, WORDS, char_lm, torch_model, word_lm
+from tests.support.tiny_models import CHARS, WORD_SPEC, WORDS, char_lm, torch_model, word_lm
 
 # chi-square critical values at significance 0.001 for 1..12 degrees of freedom
 CHI2_999 = [10.828, 13.816, 16.266, 18.467, 20.515, 22.458, 24.322, 26.124, 27.877, 29.588, 31.264, 32.909]

@@ -13,7 +13,7 @@ from unroll.errors import UnrollError
 from unroll.use import surprisal
 from unroll.use.engine import UnknownWordWarning, load
 from unroll.use.score import parse_groups, rank, score
-from tiny_models import CHARS, WORDS, char_lm, save, word_lm
+from tests.support.tiny_models import CHARS, WORDS, char_lm, save, word_lm
 
 LINES = ["the cat sat on the mat .", "a dog ran", "the", "the dog sat on a cat , a cat sat on a dog .", "ran ran ran"]
 

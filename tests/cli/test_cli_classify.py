@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from test_classify import synthetic_csv
+from tests.support.labeled import synthetic_csv
 from unroll.cli import main
 
 TINY = ["--dim-proj", "16", "--dropout", "0.1", "--optimizer", "adam", "--lr", "0.03", "--max-epochs", "6",

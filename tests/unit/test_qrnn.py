@@ -192,7 +192,7 @@ def test_window_is_checked():
 
 
 def test_window_checkpoint_generation_and_scoring(tmp_path):
-    from tiny_models import WORD_SPEC, WORDS
+    from tests.support.tiny_models import WORD_SPEC, WORDS
 
     from unroll.use.engine import LoadedModel, load
     from unroll.use.generate import generate

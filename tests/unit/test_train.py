@@ -23,7 +23,7 @@ from unroll.train.optim import NTASGD, TailAverage
 from unroll.train.schedule import Schedule
 from unroll.train.state import STATE_JSON, STATE_TENSORS, load_trainer_state
 from unroll.use.evaluate import evaluate
-from hardware import needs_bf16_kernels
+from tests.support.hardware import needs_bf16_kernels
 
 TEXT = (
     "the cat sat on the mat. the dog sat on the log. a cat and a dog met on a mat.\n"

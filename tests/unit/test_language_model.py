@@ -16,7 +16,7 @@ from unroll.models import device as device_module
 from unroll.models import dropout as dropout_module
 from unroll.models import language_model as lm_module
 from unroll.models.device import bf16_is_native, bf16_kernels, resolve_precision
-from hardware import needs_bf16_kernels
+from tests.support.hardware import needs_bf16_kernels
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 V = 13

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from unroll.cli import main
-from tiny_models import char_lm, save, word_lm
+from tests.support.tiny_models import char_lm, save, word_lm
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from ddp_launch import torchrun
+from tests.support.ddp_launch import torchrun
 from safetensors.numpy import load_file
+
+pytestmark = pytest.mark.distributed
 
 from unroll.cli import main
 from unroll.errors import UnrollError

@@ -144,7 +144,7 @@ def test_truncation(cell):
 
 
 def _tutorial():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_speed.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "reference_speed.py"
     spec = importlib.util.spec_from_file_location("reference_speed", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
