@@ -1,6 +1,6 @@
 """How long loading a corpus takes (read, tokenize, build the vocabulary, encode).
 
-    UNROLL_DATA_DIR=../shared/data python benchmarks/data_load.py [ptb|wikitext2|tinyshakespeare ...]
+    UNROLL_DATA_DIR=MIRROR python benchmarks/data_load.py [ptb|wikitext2|tinyshakespeare ...]
 
 Prints one line per corpus: seconds and tokens. PTB train should load well under 2 s.
 """

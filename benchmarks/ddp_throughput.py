@@ -1,6 +1,6 @@
 """Training tokens per second with 1 process and with N processes (torchrun, DDP).
 
-    UNROLL_DATA_DIR=../shared/data python benchmarks/ddp_throughput.py              # ptb-small, 1 vs 2
+    UNROLL_DATA_DIR=MIRROR python benchmarks/ddp_throughput.py              # ptb-small, 1 vs 2
     python benchmarks/ddp_throughput.py --nproc 1 2 4 8 --device cuda --preset ptb-medium
     python benchmarks/ddp_throughput.py --data notes.txt --level char --steps 5 10 --hidden-size 32   # smoke
 

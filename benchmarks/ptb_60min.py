@@ -2,7 +2,7 @@
 
     ours    unroll.train.train() on the ``ptb-cpu-60min`` preset (or ``--preset``, e.g.
             ``ptb-cpu-60min-fp32`` on a CPU without bf16) with ``time_budget`` = the budget
-    plain   the loop BASELINES.md measured (valid 81.91 / test 78.68 in 60 minutes here): tied 2x650
+    plain   the baseline loop (valid 81.91 / test 78.68 in 60 minutes here, BENCHMARKS.md): tied 2x650
             LSTM, dropout 0.5, bptt 35, batch 20, bf16 autocast, SGD lr 20 on the mean loss, clip
             0.25, lr / 4 when validation does not improve, evaluated every epoch, best kept
 
@@ -48,7 +48,8 @@ PRESET = "ptb-cpu-60min"  # the default; --preset picks another (ptb-cpu-60min-f
 def run_ours(seconds: float, out: str, settings: dict, preset_name: str = PRESET) -> dict:
     import torch
 
-    from unroll.config import PRESETS, TrainConfig
+    from unroll.config import TrainConfig
+    from unroll.presets import PRESETS
     from unroll.models.device import resolve_precision
     from unroll.train import train
 

@@ -5,7 +5,7 @@ on the mean loss, clip 0.25, state carried and detached):
 
     plain fp32 / plain bf16   the loop a user would write: nn.Embedding + nn.LSTM + nn.Linear +
                               cross_entropy + manual SGD (written out below)
-    unroll lstm fp32          unroll.train's Trainer on the ptb-small preset
+    unroll lstm fp32          unroll.train's LanguageModelRun on the ptb-small preset
     unroll lstm bf16          ... with --precision bf16
     unroll qrnn fp32 / bf16   ... with the qrnn cell (matrix products out of the time loop)
 
@@ -41,10 +41,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from unroll.config import PRESETS, ModelConfig
+from unroll.config import ModelConfig
 from unroll.data import batchify, iter_bptt, load_corpus
 from unroll.models.device import bf16_kernels
-from unroll.train import Trainer
+from unroll.presets import PRESETS
+from unroll.train import LanguageModelRun
+from unroll.train.distributed import current
 
 PATHS = ("plain-fp32", "plain-bf16", "unroll-lstm-fp32", "unroll-lstm-bf16", "unroll-qrnn-fp32", "unroll-qrnn-bf16")
 E = H = 200
@@ -115,7 +117,7 @@ def unroll_train(corpus, cell: str, precision: str, steps: int | None) -> dict:
     model = ModelConfig(vocab_size=len(corpus.vocab), **{**preset.model, "cell": cell})
     no_test = replace(corpus, splits={k: v for k, v in corpus.splits.items() if k != "test"})
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(cfg, model, no_test, out)
+        trainer = LanguageModelRun(cfg, model, no_test, out, current())
         trainer.run()
         record = [r for r in _records(out) if r.get("valid_ppl") is not None][-1]
     seconds = record["elapsed"] - trainer.eval_seconds  # the run's one validation is not training

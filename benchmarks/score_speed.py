@@ -17,9 +17,10 @@ import time
 
 import torch
 
-from unroll.config import PRESETS, ModelConfig
+from unroll.config import ModelConfig
 from unroll.data import load_corpus
 from unroll.models import LanguageModel
+from unroll.presets import PRESETS
 from unroll.use.engine import LoadedModel
 from unroll.use.score import score
 

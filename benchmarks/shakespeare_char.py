@@ -5,9 +5,9 @@ with ``time_budget`` = 71 s and = 15 min (evaluation included in the budget), an
 best validation loss in nats/char and bits/char beside nanoGPT's figures:
 
 - nanoGPT's README CPU recipe (a 0.8M-parameter transformer, block 64, batch 12, 2,000
-  iterations): validation 1.886 nats/char in about 71 s on this machine kind
-  (``/work/shared/BASELINES.md``, measured 2026-11-23; the recipe is karpathy/nanoGPT's README,
-  "I only have a macbook" section).
+  iterations): validation 1.886 nats/char in about 71 s on this machine kind (measured
+  beforehand, see BENCHMARKS.md; the recipe is karpathy/nanoGPT's README, "I only have a
+  macbook" section).
 - nanoGPT's GPU "baby GPT" (``config/train_shakespeare_char.py``): 1.47 nats/char (nanoGPT README).
 
     python benchmarks/shakespeare_char.py                     # 71 s and 15 min (~17 minutes)
@@ -27,13 +27,13 @@ import tempfile
 import time
 from dataclasses import replace
 
-NANOGPT_CPU = {"valid_loss": 1.886, "seconds": 71, "source": "BASELINES.md (nanoGPT README CPU recipe, measured here)"}
+NANOGPT_CPU = {"valid_loss": 1.886, "seconds": 71, "source": "nanoGPT README CPU recipe, measured on this machine kind"}
 NANOGPT_GPU = {"valid_loss": 1.47, "source": "nanoGPT README, config/train_shakespeare_char.py (GPU)"}
 PRESET = "shakespeare-char"
 
 
 def main() -> None:
-    from unroll.config import PRESETS
+    from unroll.presets import PRESETS
     from unroll.train import train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,6 +1,6 @@
 """Time of one training step of a preset, and of its variants, measured side by side in one run.
 
-Runs the trainer's own update (``Trainer._train_step``: forward, loss, backward, clip, optimizer)
+Runs the trainer's own update (``LanguageModelRun.step``: forward, loss, backward, clip, optimizer)
 on real PTB windows, ``--warmup`` steps first, then ``--steps`` timed ones, for each variant in
 turn; the rounds alternate between the variants (``--rounds``) so that drift of a shared machine
 spreads over all of them. Also times the dropout-mask draw against torch's ``uniform_`` for the
@@ -28,10 +28,12 @@ from dataclasses import fields, replace
 
 import torch
 
-from unroll.config import PRESETS, ModelConfig, TrainConfig
+from unroll.config import ModelConfig, TrainConfig
 from unroll.data import iter_bptt, load_corpus
 from unroll.models.dropout import keep_mask
-from unroll.train import Trainer
+from unroll.presets import PRESETS
+from unroll.train import LanguageModelRun
+from unroll.train.distributed import current
 
 
 def parse_variant(text: str) -> dict:
@@ -46,13 +48,13 @@ def parse_variant(text: str) -> dict:
     return settings
 
 
-def make_trainer(preset_name: str, settings: dict, corpus, out: str) -> Trainer:
+def make_trainer(preset_name: str, settings: dict, corpus, out: str) -> LanguageModelRun:
     preset = PRESETS[preset_name]
     train_fields = {f.name for f in fields(TrainConfig)}
     cfg = replace(preset.train, time_budget=None, **{k: v for k, v in settings.items() if k in train_fields})
     model = {**preset.model, **{k: v for k, v in settings.items() if k not in train_fields}}
     torch.manual_seed(0)
-    return Trainer(cfg, ModelConfig(vocab_size=len(corpus.vocab), **model), corpus, out)
+    return LanguageModelRun(cfg, ModelConfig(vocab_size=len(corpus.vocab), **model), corpus, out, current())
 
 
 def time_masks(shape: tuple[int, ...], p: float, repeats: int = 20) -> dict:
@@ -95,12 +97,12 @@ def main() -> None:
         times = {name: [] for name in trainers}
         for name, t in trainers.items():
             for x, y in windows[name][: args.warmup]:
-                t._train_step(x, y)
+                t.step(x, y)
         for _ in range(args.rounds):
             for name, t in trainers.items():
                 start = time.perf_counter()
                 for x, y in windows[name][args.warmup :]:
-                    t._train_step(x, y)
+                    t.step(x, y)
                 times[name].append((time.perf_counter() - start) / args.steps)
     model = PRESETS[args.preset].model
     weight_shape = (3 * model["hidden_size"], model["emb_size"]) if model.get("cell") == "qrnn" else (

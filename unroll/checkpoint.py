@@ -19,13 +19,17 @@ engine loads them with no renaming (H = hidden_size, E = emb_size, V = vocab_siz
     decoder.weight          [V, H]      absent when config.model.tie_weights: it is embedding.weight
     decoder.bias            [V]
 
-The ``qrnn`` cell (``unroll.models.qrnn``, ``unroll.reference.qrnn``) has no recurrent matrix: each layer
-stores only ``rnn.weight_ih_l{k}`` [3H, in] and ``rnn.bias_ih_l{k}`` [3H], gate blocks (z, f, o);
-with ``qrnn_window`` w, the first layer's ``weight_ih_l0`` is [3H, w * emb_size].
+A cell without recurrent weights (``Cell.recurrent`` in ``unroll.cells``, e.g. the ``qrnn``) stores
+only ``rnn.weight_ih_l{k}`` [G*H, in] and ``rnn.bias_ih_l{k}`` [G*H] per layer; a windowed cell's first
+layer reads w = ``qrnn_window`` inputs, so its ``weight_ih_l0`` is [G*H, w * emb_size].
 
 Each file is written atomically, so an interrupted save leaves the previous file intact.
-Classifier checkpoints (``"task": "classify"`` in config.json) use the same three files; see
-``unroll.models.classifier``.
+A tokenizer that learned from the training split (``unroll.text.levels``) adds its own files.
+
+This module owns the wrapper every task shares (format, version, task, weights, vocabulary,
+text spec, tokenizer files: :func:`write_directory`, :func:`read_directory`); each task brings
+its own config section and parameter shapes. Classifier checkpoints (``"task": "classify"``)
+are in ``unroll.models.classifier``.
 """
 
 from __future__ import annotations
@@ -41,28 +45,35 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from unroll import cells
 from unroll.config import ModelConfig
-from unroll.errors import CheckpointError
+from unroll.errors import CheckpointError, UnrollError
 from unroll.io import atomic_write_bytes, atomic_write_json
+from unroll.text.spec import TextSpec
 
 FORMAT = "unroll"
 VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 VOCAB = "vocab.json"
+# what to say when a directory holds another task's checkpoint, by the task it holds
+WRONG_TASK = {
+    None: "a language-model checkpoint, not a classifier; train one with unroll classify train",
+    "classify": "a classifier checkpoint, not a language model; use unroll classify eval / predict",
+}
 
 
 def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every stored parameter, in a fixed order."""
-    g, h = cfg.gates, cfg.hidden_size
+    g, h, recurrent = cfg.gates, cfg.hidden_size, cells.get(cfg.cell).recurrent
     shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (cfg.vocab_size, cfg.emb_size)}
     for k in range(cfg.num_layers):
         n_in = cfg.emb_size * cfg.qrnn_window if k == 0 else h
         shapes[f"rnn.weight_ih_l{k}"] = (g * h, n_in)
-        if cfg.cell != "qrnn":  # qrnn: no recurrent weights (see the module docstring)
+        if recurrent:
             shapes[f"rnn.weight_hh_l{k}"] = (g * h, h)
         shapes[f"rnn.bias_ih_l{k}"] = (g * h,)
-        if cfg.cell != "qrnn":
+        if recurrent:
             shapes[f"rnn.bias_hh_l{k}"] = (g * h,)
     if cfg.projects:
         shapes["projection.weight"] = (cfg.emb_size, h)
@@ -74,46 +85,105 @@ def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 @dataclass
 class Checkpoint:
-    """What a checkpoint directory holds, as plain NumPy arrays and dicts."""
+    """What a language-model checkpoint directory holds, as plain NumPy arrays and dicts."""
 
     params: dict[str, np.ndarray]
     model: ModelConfig
     vocab: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)  # other config.json sections ("text", "train", ...)
+    text: TextSpec | None = None  # written as the "text" section, with a learned tokenizer's files
 
 
 def save_checkpoint(directory: str | os.PathLike, ckpt: Checkpoint) -> None:
     """Write weights, config and vocabulary into ``directory`` (created if needed)."""
-    directory = Path(directory)
-    _check_params(ckpt.params, ckpt.model, directory)
-    arrays = {k: np.ascontiguousarray(v) for k, v in ckpt.params.items()}
-    atomic_write_bytes(directory / WEIGHTS, st_save(arrays, metadata={"format": FORMAT}))
-    config = {"format": FORMAT, "version": VERSION, "model": ckpt.model.to_dict(), **ckpt.extra}
-    atomic_write_json(directory / CONFIG, config)
-    atomic_write_json(directory / VOCAB, ckpt.vocab)
+    write_directory(directory, ckpt.params, parameter_shapes(ckpt.model), {"model": ckpt.model.to_dict()},
+                    ckpt.vocab, text=ckpt.text, extra=ckpt.extra)
 
 
 def load_checkpoint(directory: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint directory; any problem becomes a one-line :class:`CheckpointError`."""
+    stored = read_directory(directory)
+    if "model" not in stored.sections:
+        raise CheckpointError(f"{stored.directory / CONFIG}: not an unroll checkpoint config")
+    model = ModelConfig.from_dict(stored.sections["model"])
+    check_params(stored.params, parameter_shapes(model), stored.directory)
+    extra = {k: v for k, v in stored.sections.items() if k != "model"}
+    return Checkpoint(params=stored.params, model=model, vocab=stored.vocab, extra=extra, text=stored.text)
+
+
+# ---- the wrapper every task shares ---------------------------------------------------------
+
+@dataclass
+class Stored:
+    """A checkpoint directory read and checked up to the task's own sections."""
+
+    directory: Path
+    sections: dict[str, Any]  # config.json without format, version and task
+    params: dict[str, np.ndarray]
+    vocab: dict[str, Any]
+    text: TextSpec | None  # the "text" section, its learned tokenizer loaded
+
+
+def write_directory(
+    directory: str | os.PathLike,
+    params: dict[str, np.ndarray],
+    shapes: dict[str, tuple[int, ...]],
+    header: dict[str, Any],
+    vocab: dict[str, Any],
+    *,
+    text: TextSpec | None = None,
+    extra: dict[str, Any] | None = None,
+    task: str | None = None,
+) -> None:
+    """Write a checkpoint: config.json is ``{format, version[, task], **header[, text], **extra}``."""
+    directory = Path(directory)
+    check_params(params, shapes, directory)
+    tag = {"format": FORMAT} | ({"task": task} if task else {})
+    arrays = {k: np.ascontiguousarray(v) for k, v in params.items()}
+    atomic_write_bytes(directory / WEIGHTS, st_save(arrays, metadata=tag))
+    config = {"format": FORMAT, "version": VERSION} | ({"task": task} if task else {}) | header
+    if text is not None:
+        config["text"] = text.to_dict()
+        text.save_files(directory)
+    atomic_write_json(directory / CONFIG, config | dict(extra or {}))
+    atomic_write_json(directory / VOCAB, vocab)
+
+
+def read_directory(directory: str | os.PathLike, task: str | None = None) -> Stored:
+    """Read the shared wrapper of a ``task`` checkpoint (None: a language model)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such checkpoint directory")
     config = read_json(directory / CONFIG)
-    if config.get("task") == "classify":
-        raise CheckpointError(f"{directory}: a classifier checkpoint, not a language model; use unroll classify eval / predict")
-    if config.get("format") != FORMAT or "model" not in config:
+    if config.get("format") != FORMAT:
         raise CheckpointError(f"{directory / CONFIG}: not an unroll checkpoint config")
+    found = config.get("task")
+    if found != task:
+        raise CheckpointError(f"{directory}: {WRONG_TASK.get(found, f'a {found!r} checkpoint')}")
     if config.get("version") != VERSION:
         raise CheckpointError(
             f"{directory / CONFIG}: checkpoint version {config.get('version')} is not supported "
             f"by this unroll (expects {VERSION}); upgrade unroll"
         )
-    model = ModelConfig.from_dict(config["model"])
     vocab = read_json(directory / VOCAB)
     params = read_weights(directory)
-    _check_params(params, model, directory)
-    extra = {k: v for k, v in config.items() if k not in ("format", "version", "model")}
-    return Checkpoint(params=params, model=model, vocab=vocab, extra=extra)
+    text = read_text(directory, config["text"]) if "text" in config else None
+    sections = {k: v for k, v in config.items() if k not in ("format", "version", "task")}
+    return Stored(directory, sections, params, vocab, text)
+
+
+def read_text(directory: Path, section: Any) -> TextSpec:
+    """The text spec of config.json's "text" section, with its learned tokenizer's files read."""
+    if not isinstance(section, dict):
+        raise CheckpointError(f"{directory / CONFIG}: the text section is not a JSON object")
+    try:
+        spec = TextSpec.from_dict(section)
+    except (UnrollError, TypeError) as e:
+        raise CheckpointError(f"{directory / CONFIG}: bad text section ({e})") from None
+    try:
+        return spec.load_files(directory)
+    except OSError as e:
+        raise CheckpointError(f"{directory}: missing or unreadable tokenizer file ({e})") from None
 
 
 def read_weights(directory: Path) -> dict[str, np.ndarray]:
@@ -139,8 +209,8 @@ def read_json(path: Path) -> dict[str, Any]:
     return obj
 
 
-def _check_params(params: dict[str, np.ndarray], cfg: ModelConfig, where: Path) -> None:
-    expected = parameter_shapes(cfg)
+def check_params(params: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]], where: Path) -> None:
+    """A one-line CheckpointError unless ``params`` has exactly the ``expected`` names and shapes."""
     missing = [k for k in expected if k not in params]
     unexpected = [k for k in params if k not in expected]
     if missing or unexpected:

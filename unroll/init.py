@@ -10,14 +10,16 @@ The PyTorch engine draws its seed from torch's generator and copies these arrays
   et al. 2014's code initializes all its variables.
 - ``orthogonal_recurrent``: each [H, H] gate block of ``weight_hh`` is a random orthogonal matrix,
   so the recurrence neither grows nor shrinks the state at the start of training.
-- ``forget_bias`` (LSTM, QRNN): added to the forget-gate block of ``bias_ih`` (the model uses
-  ``bias_ih + bias_hh``), so the cell starts by remembering.
+- ``forget_bias`` (cells with a forget gate, ``Cell.forget_gate``: LSTM, QRNN): added to the
+  forget-gate block of ``bias_ih`` (the model uses ``bias_ih + bias_hh``), so the cell starts by
+  remembering.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from unroll import cells
 from unroll.checkpoint import parameter_shapes
 from unroll.config import ModelConfig
 
@@ -46,6 +48,6 @@ def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype: np.dtype = np
             w_hh = params[f"rnn.weight_hh_l{k}"]
             for gate in range(cfg.gates):
                 w_hh[gate * h : (gate + 1) * h] = orthogonal(h, rng)
-        if cfg.cell in ("lstm", "qrnn"):  # the forget gate is block 1 of both
+        if cells.get(cfg.cell).forget_gate:  # the forget gate is gate block 1
             params[f"rnn.bias_ih_l{k}"][h : 2 * h] += cfg.forget_bias
     return {name: value.astype(dtype) for name, value in params.items()}

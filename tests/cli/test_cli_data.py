@@ -37,9 +37,12 @@ def test_stats_json_on_a_user_file(tmp_path, capsys):
     assert stats["splits"]["train"]["lines"]["max"] == 5
 
 
-def test_list_and_stats_table(capsys):
+def test_list(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0 and "ptb" in out and "wikitext2" in out
+
+
+def test_stats_table_on_the_mirror(mirror_dir, capsys):
     code, out, _ = run(capsys, "stats", "ptb")
     assert code == 0 and "vocabulary 10,000" in out and "929,589" in out
 

@@ -8,11 +8,13 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from unroll.cli import main
-from unroll.cli.train import parse_duration
-from unroll.train import trainer as trainer_module
+from unroll.cli.common import parse_duration
+from unroll.train import lm as lm_module
 
 TEXT = "It was the best of times, it was the worst of times, it was the age of wisdom.\n" * 40
 TINY = ["--hidden-size", "16", "--emb-size", "8", "--num-layers", "1", "--batch-size", "4", "--bptt", "16",
@@ -68,21 +70,27 @@ def test_latin1_text_needs_and_takes_encoding(tmp_path, capsys):
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(tmp_path, corpus, capsys, monkeypatch):
-    step = trainer_module.Trainer._train_step
+    step = lm_module.LanguageModelRun.step
 
     def interrupt_at_step_3(self, x, y):
-        if self.step == 3:
+        if self.state.step == 3:
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends; the handler sets a flag
         return step(self, x, y)
 
-    monkeypatch.setattr(trainer_module.Trainer, "_train_step", interrupt_at_step_3)
+    monkeypatch.setattr(lm_module.LanguageModelRun, "step", interrupt_at_step_3)
     out = tmp_path / "run"
     assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--out", str(out)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--resume" in err[0]
     assert json.loads((out / "trainer_state.json").read_text())["step"] == 4
-    monkeypatch.setattr(trainer_module.Trainer, "_train_step", step)
+    monkeypatch.setattr(lm_module.LanguageModelRun, "step", step)
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    whole = tmp_path / "whole"
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--out", str(whole)]) == 0
+    resumed, uninterrupted = load_file(out / "model.safetensors"), load_file(whole / "model.safetensors")
+    assert sorted(resumed) == sorted(uninterrupted)
+    for name, value in uninterrupted.items():  # the resume is exact on CPU: bit for bit
+        assert np.array_equal(resumed[name], value), name
 
 
 def test_demo_runs_briefly_and_prints_samples(tmp_path, corpus, capsys):
@@ -108,7 +116,7 @@ def test_demo_falls_back_to_the_standard_library_source(monkeypatch, tmp_path):
     [
         (["train", "--preset", "nope", "--out", "x"], "unknown preset"),
         (["train", "--data", "missing.txt", "--level", "char", "--out", "x"], "missing.txt"),
-        (["train", "--out", "x"], "--preset NAME or --data"),
+        (["train", "--out", "x"], "--preset NAME, --config FILE or --data"),
         (["train", "--preset", "ptb-small"], "--out DIR is required"),
         (["train", "--preset", "ptb-small", "--hidden-size", "0", "--out", "x"], "must be positive"),
         (["train", "--preset", "ptb-small", "--optimizer", "sgdx", "--out", "x"], "unknown optimizer"),
@@ -129,6 +137,12 @@ def test_binary_data_and_truncated_checkpoint_exit_2(tmp_path, corpus, capsys):
     binary.write_bytes(b"\x00\x01\x02" * 100)
     assert main(["train", "--data", str(binary), "--level", "char", "--out", str(tmp_path / "r1")]) == 2
     assert "binary" in one_error_line(capsys)
+    assert not (tmp_path / "r1").exists()  # nothing written
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert main(["train", "--data", str(empty), "--level", "char", "--out", str(tmp_path / "r2")]) == 2
+    assert "empty" in one_error_line(capsys)
+    assert not (tmp_path / "r2").exists()
     out = tmp_path / "run"
     assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "1", "--out", str(out)]) == 0
     capsys.readouterr()
@@ -152,6 +166,44 @@ def test_time_budget_none_lifts_the_presets(capsys):
     assert main(["train", "--preset", "ptb-cpu-60min", "--time-budget", "none", "--epochs", "6", "--show-config"]) == 0
     train = json.loads(capsys.readouterr().out)["train"]
     assert train["time_budget"] is None and train["epochs"] == 6
+
+
+def test_show_config_round_trips_through_config(tmp_path, capsys):
+    """--show-config prints what --config reads back: the same settings again; flags still override."""
+    for preset in ("ptb-small", "ptb-cpu-60min", "shakespeare-char"):
+        assert main(["train", "--preset", preset, "--show-config"]) == 0
+        first = capsys.readouterr().out
+        (tmp_path / "c.json").write_text(first, encoding="utf-8")
+        assert main(["train", "--config", str(tmp_path / "c.json"), "--show-config"]) == 0
+        assert capsys.readouterr().out == first, preset
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--lr", "1e-3", "--hidden-size", "64",
+                 "--show-config"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["train"]["lr"] == 1e-3 and shown["model"]["hidden_size"] == 64 and shown["train"]["level"] == "char"
+
+
+def test_every_setting_has_help(capsys):
+    """Each field's help comes from its metadata: none is left without one."""
+    import argparse
+    import dataclasses
+
+    from unroll.classify_config import ClassifierConfig, ClassifyConfig
+    from unroll.config import ModelConfig, TrainConfig
+    from unroll.cli import build_parser
+    from unroll.settings import field_help
+
+    for cls in (ModelConfig, TrainConfig, ClassifierConfig, ClassifyConfig):
+        assert all(field_help(f) for f in dataclasses.fields(cls)), [f.name for f in dataclasses.fields(cls)
+                                                                      if not field_help(f)]
+    for command in (["train"], ["classify", "train"]):
+        parser = build_parser()
+        for name in command:
+            parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        helps = {flag: a.help for a in parser._actions for flag in a.option_strings}
+        missing = [flag for flag, text in helps.items() if not text]
+        assert not missing, (command, missing)
+        for flag in ("--lr", "--batch-size", "--epochs", "--seed", "--hidden-size"):  # the ones scraping missed
+            assert len(helps[flag]) > 10, (command, flag)
 
 
 def test_bf16_where_it_is_not_native_is_a_one_line_error(tmp_path, corpus, capsys, monkeypatch):
@@ -185,7 +237,7 @@ def test_a_bf16_preset_points_to_its_fp32_recipe(monkeypatch, native, precision,
 
 
 def test_every_fp32_recipe_is_a_preset_computing_in_fp32_where_bf16_is_not_native():
-    from unroll.config import PRESETS
+    from unroll.presets import PRESETS
 
     pointers = {name: p.without_bf16 for name, p in PRESETS.items() if p.without_bf16}
     assert pointers, "no preset names a recipe for CPUs without bf16"

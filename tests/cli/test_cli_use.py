@@ -142,3 +142,19 @@ def test_score_option_errors(word_dir, tmp_path, capsys):
     assert "--rank" in one_error_line(capsys)
     assert main(["score", str(word_dir), str(data), "--batch-size", "0"]) == 2
     assert "--batch-size" in one_error_line(capsys)
+
+
+def test_eval_numpy_engine_equals_torch(word_dir, tmp_path, capsys):
+    data = tmp_path / "text.txt"
+    data.write_text("the cat sat on the mat .\na dog ran , the cat sat .\n" * 4, encoding="utf-8")
+    results = {}
+    for engine in ("torch", "numpy"):
+        assert main(["eval", str(word_dir), "--data", str(data), "--batch-size", "2", "--bptt", "5",
+                     "--engine", engine, "--json"]) == 0
+        results[engine] = json.loads(capsys.readouterr().out)
+    torch_res, numpy_res = results["torch"], results["numpy"]
+    assert numpy_res["engine"] == "numpy" and numpy_res["tokens"] == torch_res["tokens"] > 0
+    # the torch engine runs the float32 weights in float32; the NumPy engine the same weights in float64
+    assert numpy_res["loss"] == pytest.approx(torch_res["loss"], rel=1e-6)
+    assert main(["eval", str(word_dir), "--data", str(data), "--engine", "numpy", "--precision", "bf16"]) == 2
+    assert "NumPy engine has no bf16" in one_error_line(capsys)

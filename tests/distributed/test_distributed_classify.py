@@ -26,9 +26,9 @@ UPDATES = 9 * EPOCHS  # ceil(73 / 9) batches an epoch
 
 
 def args(data: Path, out: str, epochs: int = EPOCHS, *extra: str) -> list[str]:
-    return ["classify", "train", "--data", str(data), "--valid-portion", "0.2", "--maxlen", "none",
-            "--batch-size", "9", "--valid-freq", "1", "--max-epochs", str(epochs), "--patience", "0",
-            "--optimizer", "adam", "--lr", "0.03", "--decay-c", "0.01", "--clip", "1", "--dim-proj", "8",
+    return ["classify", "train", "--data", str(data), "--valid-fraction", "0.2", "--max-length", "none",
+            "--batch-size", "9", "--eval-every", "1", "--epochs", str(epochs), "--patience", "0",
+            "--optimizer", "adam", "--lr", "0.03", "--output-l2", "0.01", "--clip", "1", "--emb-size", "8",
             "--dropout", "0", "--seed", "1", "--quiet", "--out", out, *extra]
 
 
@@ -54,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         args(data, "whole"),
         args(data, "half", 1),  # its second epoch: one process, below
         args(data, "halves", 1),
-        ["classify", "train", "--resume", "halves", "--max-epochs", str(EPOCHS), "--quiet"],
+        ["classify", "train", "--resume", "halves", "--epochs", str(EPOCHS), "--quiet"],
         args(data, "budget", 1000, "--time-budget", "1"),  # the ranks' clocks differ; they must stop together
     ]
     proc = torchrun(root, jobs)
@@ -64,7 +64,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert state["world_size"] == 2 and len(state["rank_rng"]) == 2  # before the one-process resume rewrites it
     (root / "single").mkdir()
     assert in_float64(args(data, str(root / "single" / "whole"))) == 0
-    assert in_float64(["classify", "train", "--resume", str(root / "rank0" / "half"), "--max-epochs", str(EPOCHS),
+    assert in_float64(["classify", "train", "--resume", str(root / "rank0" / "half"), "--epochs", str(EPOCHS),
                        "--quiet"]) == 0
     return root
 

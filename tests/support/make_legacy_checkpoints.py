@@ -41,7 +41,8 @@ def main(root: Path) -> None:
             logits, _ = model(x)
         expected[name] = torch.log_softmax(logits.float(), -1)[:, 0].tolist()
     torch.manual_seed(0)
-    clf = Classifier(ClassifierConfig(vocab_size=len(WORDS), num_classes=2, dim_proj=8, pooling="mean")).eval()
+    clf = Classifier(ClassifierConfig.from_dict(  # from_dict: the tutorial's name loads before and after the rename
+        {"vocab_size": len(WORDS), "num_classes": 2, "dim_proj": 8, "pooling": "mean"})).eval()
     save_classifier(clf, root / "classifier", WORDS, ["neg", "pos"], SPEC)
     with torch.no_grad():
         expected["classifier"] = torch.softmax(clf(x, torch.tensor([x.shape[0]])).float(), -1).tolist()

@@ -20,16 +20,17 @@ from unroll.text import TextSpec, Vocab
 from unroll.train import classify as classify_module
 from unroll.train.classify import resume_classifier, train_classifier
 from unroll.train.metrics import read_metrics
-from unroll.use.classify import predict_probs, predict_texts
+from unroll.evaluate.classify import predict_probs
+from unroll.use.classify import predict_texts
 from tests.support.hardware import needs_bf16_kernels
 from tests.support.labeled import FILLER, synthetic_csv
 
-TINY_MODEL = dict(dim_proj=16, dropout=0.1)
+TINY_MODEL = dict(emb_size=16, dropout=0.1)
 
 
 def tiny_cfg(data: Path, **kw) -> ClassifyConfig:
-    base = dict(data=str(data), optimizer="adam", lr=0.03, batch_size=16, max_epochs=6, patience=0, valid_portion=0.2,
-                maxlen=None, seed=1)
+    base = dict(data=str(data), optimizer="adam", lr=0.03, batch_size=16, epochs=6, patience=0, valid_fraction=0.2,
+                max_length=None, seed=1)
     return ClassifyConfig(**{**base, **kw})
 
 
@@ -37,7 +38,7 @@ def tiny_cfg(data: Path, **kw) -> ClassifyConfig:
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padded_batch_equals_one_by_one(pooling, bidirectional):
     torch.manual_seed(0)
-    model = Classifier(ClassifierConfig(vocab_size=20, num_classes=3, dim_proj=6, hidden_size=5, num_layers=2,
+    model = Classifier(ClassifierConfig(vocab_size=20, num_classes=3, emb_size=6, hidden_size=5, num_layers=2,
                                         bidirectional=bidirectional, pooling=pooling)).eval()
     rng = np.random.default_rng(0)
     seqs = [rng.integers(0, 20, n) for n in (7, 3, 1, 5)]
@@ -50,17 +51,24 @@ def test_padded_batch_equals_one_by_one(pooling, bidirectional):
 
 
 @needs_bf16_kernels
-def test_bf16_autocast_gives_nearly_the_fp32_probabilities():
+def test_bf16_autocast_gives_nearly_the_fp32_log_odds():
     torch.manual_seed(0)
-    model = Classifier(ClassifierConfig(vocab_size=30, num_classes=2, dim_proj=8)).eval()
-    seqs = [np.arange(n) % 30 for n in (40, 5, 17)]
+    model = Classifier(ClassifierConfig(vocab_size=30, num_classes=2, emb_size=8)).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # weights of std 1: probabilities far from 0.5, unlike a fresh model's
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 30, n) for n in (40, 5, 17, 9, 23, 2, 31, 12)]
     fp32, bf16 = predict_probs(model, seqs), predict_probs(model, seqs, precision="bf16")
-    np.testing.assert_allclose(bf16, fp32, atol=0.02)
+    assert np.abs(fp32[:, 1] - 0.5).mean() > 0.15 and not np.array_equal(bf16, fp32)
+    log_odds = lambda p: np.log(p[:, 1] / p[:, 0])  # noqa: E731
+    np.testing.assert_allclose(log_odds(bf16), log_odds(fp32), rtol=0, atol=0.05)
 
 
 def test_mean_pooling_is_the_mean_of_the_real_steps():
     torch.manual_seed(0)
-    model = Classifier(ClassifierConfig(vocab_size=10, num_classes=2, dim_proj=4)).eval()
+    model = Classifier(ClassifierConfig(vocab_size=10, num_classes=2, emb_size=4)).eval()
     x = torch.tensor([[1, 2], [3, 0], [4, 0]])
     out, _ = model.rnn(model.embedding(x[:, :1]))
     pooled = model.pool(torch.cat([out, torch.full_like(out, 1e3)], 0), torch.tensor([3]))
@@ -105,21 +113,21 @@ def test_multiclass_with_max_pooling_and_bidirectional(tmp_path):
 
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     data = synthetic_csv(tmp_path / "d.csv", n=120)
-    cfg = tiny_cfg(data, max_epochs=3, optimizer="adadelta", lr=None, decay_c=0.01)
+    cfg = tiny_cfg(data, epochs=3, optimizer="adadelta", lr=None, output_l2=0.01)
     straight = train_classifier(cfg, TINY_MODEL, tmp_path / "a")
 
-    step = classify_module.ClassifyTrainer._step
+    step = classify_module.ClassifierRun.step
 
     def interrupt_mid_epoch(self, batch):
-        if self.updates == 9:  # an epoch has 6 batches: stop inside the second
+        if self.state.step == 9:  # an epoch has 6 batches: stop inside the second
             self.interrupted = True
         return step(self, batch)
 
-    monkeypatch.setattr(classify_module.ClassifyTrainer, "_step", interrupt_mid_epoch)
+    monkeypatch.setattr(classify_module.ClassifierRun, "step", interrupt_mid_epoch)
     assert train_classifier(cfg, TINY_MODEL, tmp_path / "b").stopped == "interrupted"
-    monkeypatch.setattr(classify_module.ClassifyTrainer, "_step", step)
+    monkeypatch.setattr(classify_module.ClassifierRun, "step", step)
     resumed = resume_classifier(tmp_path / "b")
-    assert resumed.updates == straight.updates and resumed.history == straight.history
+    assert resumed.steps == straight.steps and resumed.history == straight.history
     a, b = read_classifier(tmp_path / "a"), read_classifier(tmp_path / "b")
     for name in a.params:
         np.testing.assert_array_equal(a.params[name], b.params[name], err_msg=name)
@@ -138,7 +146,7 @@ def test_warm_start_copies_the_language_model_weights(tmp_path):
     data = synthetic_csv(tmp_path / "d.csv", n=60)
     words = ["<unk>", "<eos>", "good", "bad", *FILLER]
     lm = save_word_lm(tmp_path / "lm", words)
-    clf = Classifier(ClassifierConfig(vocab_size=len(words), num_classes=2, dim_proj=16, hidden_size=12,
+    clf = Classifier(ClassifierConfig(vocab_size=len(words), num_classes=2, emb_size=16, hidden_size=12,
                                       bidirectional=True))
     from unroll.checkpoint import load_checkpoint
 
@@ -148,21 +156,21 @@ def test_warm_start_copies_the_language_model_weights(tmp_path):
         assert torch.equal(clf.state_dict()[name], lm.state_dict()[name]), name
 
     # through the trainer: the LM's vocabulary and sizes are used; 0 updates leave the weights as copied
-    result = train_classifier(tiny_cfg(data, max_epochs=1, lr=1e-12, optimizer="sgd"), {}, tmp_path / "run",
+    result = train_classifier(tiny_cfg(data, epochs=1, lr=1e-12, optimizer="sgd"), {}, tmp_path / "run",
                               init_from=tmp_path / "lm")
     best = read_classifier(result.best_dir)
-    assert best.vocab.itos == words and (best.model.dim_proj, best.model.hidden) == (16, 12)
+    assert best.vocab.itos == words and (best.model.emb_size, best.model.hidden) == (16, 12)
     assert best.extra["init_from"] == str((tmp_path / "lm").resolve())
     np.testing.assert_allclose(best.params["rnn.weight_hh_l0"], lm.rnn.weight_hh_l0.detach().numpy(), atol=1e-9)
-    with pytest.raises(UnrollError, match="dim_proj come from the language model"):
-        train_classifier(tiny_cfg(data), {"dim_proj": 32}, tmp_path / "run2", init_from=tmp_path / "lm")
+    with pytest.raises(UnrollError, match="emb_size come from the language model"):
+        train_classifier(tiny_cfg(data), {"emb_size": 32}, tmp_path / "run2", init_from=tmp_path / "lm")
 
 
 def test_warm_start_shape_mismatch_and_wrong_checkpoint_kind(tmp_path):
     save_word_lm(tmp_path / "lm", ["<unk>", "a", "b"])
     from unroll.checkpoint import load_checkpoint
 
-    clf = Classifier(ClassifierConfig(vocab_size=3, num_classes=2, dim_proj=16, hidden_size=8))
+    clf = Classifier(ClassifierConfig(vocab_size=3, num_classes=2, emb_size=16, hidden_size=8))
     with pytest.raises(CheckpointError, match="does not fit the classifier"):
         warm_start(clf, load_checkpoint(tmp_path / "lm"))
     with pytest.raises(CheckpointError, match="language-model checkpoint, not a classifier"):

@@ -9,7 +9,7 @@ from unroll.text import EOS, UNK, TextSpec
 
 
 @pytest.fixture(scope="module")
-def ptb():
+def ptb(mirror_dir):
     return load_corpus("ptb")
 
 
@@ -32,7 +32,7 @@ def test_ptb_first_sentence_and_stats(ptb):
     assert s["splits"]["train"]["lines"]["count"] == 42_068
 
 
-def test_tinyshakespeare_split_like_nanogpt():
+def test_tinyshakespeare_split_like_nanogpt(mirror_dir):
     c = load_corpus("tinyshakespeare")
     assert len(c.splits["train"]) == 1_003_854 and len(c.splits["valid"]) == 111_540  # 90% / 10% of 1,115,394
     assert len(c.vocab) == 65 and UNK not in c.vocab
@@ -84,7 +84,7 @@ def test_not_a_corpus_and_unknown_name():
         load_corpus("ptb2")
 
 
-def test_imdb_test_split_examples():
+def test_imdb_test_split_examples(mirror_dir):
     ex = imdb_examples("test")
     assert len(ex) == 25_000
     assert sum(label for _, label in ex) == 12_500

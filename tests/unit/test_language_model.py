@@ -326,9 +326,20 @@ def test_precision_auto_is_bf16_only_where_the_hardware_computes_in_it(monkeypat
         resolve_precision("fp16", cpu)
 
 
-def test_bf16_probes_ask_the_backend():
+@pytest.mark.parametrize("kernels, avx512_bf16, amx", [(k, a, m) for k in (True, False) for a in (True, False)
+                                                         for m in (True, False)])
+def test_bf16_probes_combine_the_backend_answers(monkeypatch, kernels, avx512_bf16, amx):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: kernels, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     cpu = torch.device("cpu")
-    assert bf16_kernels(cpu) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    assert bf16_is_native(cpu) == (bf16_kernels(cpu) and native)
+    assert bf16_kernels(cpu) is kernels
+    assert bf16_is_native(cpu) is (kernels and (avx512_bf16 or amx))  # native units need the kernels too
     assert not bf16_kernels(torch.device("meta")) and not bf16_is_native(torch.device("meta"))
+
+
+def test_a_missing_private_probe_reads_as_no(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    assert bf16_kernels(torch.device("cpu")) and not bf16_is_native(torch.device("cpu"))

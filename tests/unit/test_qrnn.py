@@ -123,15 +123,24 @@ def test_config_rejects_orthogonal_recurrent_for_qrnn():
         ModelConfig(vocab_size=V, cell="qrnn", orthogonal_recurrent=True)
 
 
-def test_bf16_autocast_stays_close_to_float32():
-    model = make(dtype=torch.float32, init_scale=0.1).eval()
-    x, y = tokens(8, 4), tokens(8, 4, seed=2)
-    ref, _ = model(x, targets=y)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        low, state = model(x, targets=y)
-    assert state.dtype == torch.float32
-    assert abs(low.item() - ref.item()) < 0.02 * ref.item()
-    assert np.isfinite(low.item())
+def test_bf16_autocast_keeps_every_step_of_the_recurrence_close_to_float32():
+    # large weights and a carried start state: outputs far from uniform, a state that matters
+    model = make(dtype=torch.float32, init_scale=1.0, forget_bias=1.0, emb_size=16, hidden_size=16).eval()
+    x = tokens(20, 4)
+    c0 = torch.rand(2, 4, 16, generator=torch.Generator().manual_seed(3)) * 1.8 - 0.9
+    with torch.no_grad():
+        emb = model.embedding(x)
+        h, c = model.rnn(emb, c0)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low_h, low_c = model.rnn(emb, c0)
+        from_zero, _ = model.rnn(emb, None)
+        probs = torch.softmax(model.decoder(h), -1)
+    assert probs.max(-1).values.mean() > 3 / V  # far from uniform (1 / V)
+    assert low_h.dtype == low_c.dtype == torch.float32  # the scan runs in fp32 under autocast
+    assert not torch.equal(low_h, h)  # autocast did run the gates in bf16
+    torch.testing.assert_close(low_h, h, rtol=0, atol=0.02)  # the last layer's output at every step
+    torch.testing.assert_close(low_c, c, rtol=0, atol=0.02)
+    assert (from_zero - h).abs().max() > 10 * 0.02  # a recurrence that lost its state would fail
 
 
 # ---- a first layer that reads a window of inputs (qrnn_window) ---------------------------------

@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module with a ``register(subparsers)`` function that adds its
 parser and sets ``func`` (called with the parsed arguments; returns the exit code). Modules import
-their heavy dependencies (torch) inside ``func`` so that ``unroll --help`` stays instant.
+their heavy dependencies (torch) inside ``func`` so that ``unroll --help`` stays instant. What
+they share (run flags, settings flags, durations, run directories) is in ``unroll.cli.common``;
+a subcommand never imports another.
 """
 
 from __future__ import annotations

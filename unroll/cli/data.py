@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from unroll.text import levels
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="list, download and describe datasets")
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     stats = sub.add_parser("stats", help="tokens per split, vocabulary size, OOV rate, sentence lengths")
     stats.add_argument("source", metavar="NAME|PATH", help="dataset name, text file, CSV file or folder with train/valid/test files")
-    stats.add_argument("--level", choices=["char", "word", "whitespace"], help="tokenization (default: the dataset's own, else word)")
+    stats.add_argument("--level", choices=levels.names(), help="tokenization (default: the dataset's own, else word)")
     stats.add_argument("--lower", action="store_true", help="lowercase the text first")
     stats.add_argument("--encoding", help="text encoding of the files (default: utf-8)")
     stats.add_argument("--column", help="CSV column name or 0-based index (default: the first)")

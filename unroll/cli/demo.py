@@ -7,9 +7,10 @@ Python standard library's own source code, which every Python installation carri
 from __future__ import annotations
 
 import argparse
-import sys
 import sysconfig
 from pathlib import Path
+
+from unroll.cli.common import add_device_flag, progress_echo, report_interrupted
 
 STDLIB_CHARS = 1_000_000  # about the size of Tiny Shakespeare
 
@@ -26,18 +27,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="NAME|PATH", help="train on this dataset or text file instead")
     p.add_argument("--samples", type=int, default=3, help="how many samples to print (default 3)")
     p.add_argument("--length", type=int, default=300, help="characters per sample (default 300)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tqdm import tqdm
-
-    from unroll.config import PRESETS
     from unroll.errors import UnrollError
     from unroll.models import load_model
+    from unroll.presets import PRESETS
     from unroll.text import TextSpec, Vocab
     from unroll.train import train
     from unroll.use.engine import LoadedModel
@@ -51,11 +50,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(preset.train, data=source, level="char", time_budget=args.seconds, epochs=1000)
     print(f"unroll demo: training a {preset.model['hidden_size']}-unit character LSTM for {args.seconds:g}s "
           f"on {what}; writing to {out}")
-    result = train(cfg, preset.model, out, device=args.device, progress=True,
-                   echo=lambda line: tqdm.write(line, file=sys.stdout))
+    result = train(cfg, preset.model, out, device=args.device, progress=True, echo=progress_echo(quiet=False))
     if result.stopped == "interrupted":
-        print(f"unroll: interrupted; checkpoint saved, continue with: unroll train --resume {out}", file=sys.stderr)
-        return 130
+        return report_interrupted(result, "unroll train")
     model, ckpt = load_model(result.best_dir)
     spec, vocab = TextSpec.from_dict(ckpt.extra["text"]), Vocab.from_dict(ckpt.vocab)
     if not all(ch in vocab for ch in prime):

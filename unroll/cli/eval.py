@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
+from unroll.cli.common import add_device_flag, add_last_flag, run_directory
 from unroll.config import PRECISIONS
+from unroll.text import levels
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bptt", type=int, default=35, metavar="T", help="window length (speed only; default 35)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 (default), bf16, or auto (bf16 where native)")
     p.add_argument("--encoding", metavar="NAME", help="text encoding of the input (default: utf-8; e.g. latin-1)")
-    p.add_argument("--last", action="store_true", help="a run directory: use its last weights, not best/")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_last_flag(p)
+    add_device_flag(p)
+    p.add_argument("--engine", choices=["torch", "numpy"], default="torch",
+                   help="torch (default) or numpy: the NumPy reference engine in float64 (no bf16)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -38,16 +40,13 @@ def run(args: argparse.Namespace) -> int:
         from unroll.errors import UnrollError
 
         raise UnrollError(f"--batch-size must be at least 1, got {args.batch_size}")
-    directory = Path(args.dir)
-    if not args.last and (directory / "best" / "model.safetensors").is_file():
-        directory = directory / "best"
-    res = evaluate_checkpoint(directory, data=args.data, split=args.split, batch_size=args.batch_size,
-                              bptt=args.bptt, precision=args.precision, device=args.device,
-                              encoding=args.encoding)
+    res = evaluate_checkpoint(run_directory(args.dir, args.last), data=args.data, split=args.split,
+                              batch_size=args.batch_size, bptt=args.bptt, precision=args.precision,
+                              device=args.device, encoding=args.encoding, engine=args.engine)
     if args.json:
         print(json.dumps(res))
     else:
-        bpc = f" | bpc {res['bpc']:.4f}" if res["level"] == "char" else ""
+        bpc = f" | bpc {res['bpc']:.4f}" if levels.get(res["level"]).characters else ""
         print(f"{res['split']}: loss {res['loss']:.4f} | ppl {res['ppl']:.2f}{bpc} | {res['tokens']} tokens "
               f"| batch {res['batch_size']} | {res['checkpoint']}")
     return 0

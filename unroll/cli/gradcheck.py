@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from unroll import cells
+
 TOLERANCE = 1e-6
-MODELS = {"rnn": "rnn_tanh", "rnn_relu": "rnn_relu", "lstm": "lstm", "gru": "gru", "qrnn": "qrnn"}
+ALIASES = {"rnn": "rnn_tanh"}  # the tutorial's name for the tanh RNN
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check the NumPy engine's gradients against finite differences",
         description=__doc__.split("\n\n")[1],
     )
-    p.add_argument("--model", choices=sorted(MODELS), default="lstm", help="cell type (default lstm)")
+    p.add_argument("--model", choices=sorted(cells.names() + list(ALIASES)), default="lstm",
+                   help="cell type (default lstm)")
     p.add_argument("--layers", type=int, default=1, help="number of recurrent layers (default 1)")
     p.add_argument("--truncate", type=int, default=None, metavar="K",
                    help="truncated BPTT: back through K steps, as the tutorial's bptt_truncate (default: full)")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.truncate is not None and args.truncate < 0:
         raise UnrollError(f"--truncate must be >= 0, got {args.truncate}")
     cfg = ModelConfig(
-        vocab_size=11, cell=MODELS[args.model], emb_size=args.emb_size, hidden_size=5, num_layers=args.layers,
+        vocab_size=11, cell=ALIASES.get(args.model, args.model), emb_size=args.emb_size, hidden_size=5, num_layers=args.layers,
         tie_weights=args.tied, init="uniform", init_scale=0.5, qrnn_window=args.window,
     )
     rng = np.random.default_rng(args.seed)

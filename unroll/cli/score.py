@@ -8,6 +8,8 @@ import math
 import os
 import sys
 
+from unroll.text import levels
+
 RANK_HELP = """\
 --rank input: one candidate a line, groups of candidates separated by one or more blank lines.
 Each group is printed best first (highest log-probability, or per token with --normalize).
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     text, name = read_text_or_stdin(args.file, args.encoding)
     color = args.color == "always" or (args.color == "auto" and _is_terminal())
     lm = load(args.dir, engine=args.engine, device=args.device)
-    joiner = "" if lm.spec.level == "char" else " "
+    joiner = levels.get(lm.spec.level).joiner
     if args.rank:
         groups = parse_groups(text)
         ranked = rank(lm, groups, args.normalize, args.batch_size)

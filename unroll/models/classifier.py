@@ -1,7 +1,7 @@
 """An LSTM sentence classifier (the classic Theano LSTM sentiment tutorial) and its checkpoints.
 
     tokens [T, B] ─► embedding ─► LSTM (L layers, ─► pool over each example's ─► dropout ─► linear ─► logits [B, C]
-    mask / lengths   (dim_proj)    optionally both     real steps: mean (the                    (softmax: the class
+    mask / lengths   (emb_size)    optionally both     real steps: mean (the                    (softmax: the class
                                    directions)         tutorial), last or max)                  probabilities)
 
 Padding is trailing and never reaches a result: left to right it comes after every real step,
@@ -24,21 +24,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.numpy import save as st_save
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from unroll.checkpoint import CONFIG, FORMAT, VERSION, VOCAB, WEIGHTS, Checkpoint, read_json, read_weights
+from unroll import cells
+from unroll.checkpoint import CONFIG, Checkpoint, check_params, read_directory, write_directory
 from unroll.classify_config import ClassifierConfig
-from unroll.config import GATES, ModelConfig
+from unroll.config import ModelConfig
 from unroll.errors import CheckpointError
 from unroll.init import orthogonal
-from unroll.io import atomic_write_bytes, atomic_write_json
 from unroll.text import TextSpec, Vocab
 
 TASK = "classify"
@@ -50,11 +48,11 @@ class Classifier(nn.Module):
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
         self.cfg = cfg
-        self.embedding = nn.Embedding(cfg.vocab_size, cfg.dim_proj)
-        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}.get(cfg.cell, nn.RNN)
-        kwargs = {} if cfg.cell in ("lstm", "gru") else {"nonlinearity": cfg.cell.removeprefix("rnn_")}
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_size)
+        cell = cells.get(cfg.cell)  # a classifier cell's torch layer is one of torch's nn.RNNBase stacks
         between = cfg.dropout if cfg.num_layers > 1 else 0.0
-        self.rnn = rnn(cfg.dim_proj, cfg.hidden, cfg.num_layers, dropout=between, bidirectional=cfg.bidirectional, **kwargs)
+        self.rnn = cell.torch_class()(cfg.emb_size, cfg.hidden, cfg.num_layers, dropout=between,
+                                      bidirectional=cfg.bidirectional, **cell.options)
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.features, cfg.num_classes)
         self.reset_parameters()
@@ -110,10 +108,10 @@ class Classifier(nn.Module):
 
 def parameter_shapes(cfg: ClassifierConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every stored parameter (torch's nn.LSTM / nn.GRU / nn.RNN names)."""
-    g, h, dirs = GATES[cfg.cell], cfg.hidden, ("", "_reverse") if cfg.bidirectional else ("",)
-    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (cfg.vocab_size, cfg.dim_proj)}
+    g, h, dirs = cells.get(cfg.cell).gates, cfg.hidden, ("", "_reverse") if cfg.bidirectional else ("",)
+    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (cfg.vocab_size, cfg.emb_size)}
     for k in range(cfg.num_layers):
-        n_in = cfg.dim_proj if k == 0 else h * len(dirs)
+        n_in = cfg.emb_size if k == 0 else h * len(dirs)
         for d in dirs:
             shapes |= {f"rnn.weight_ih_l{k}{d}": (g * h, n_in), f"rnn.weight_hh_l{k}{d}": (g * h, h),
                        f"rnn.bias_ih_l{k}{d}": (g * h,), f"rnn.bias_hh_l{k}{d}": (g * h,)}
@@ -124,7 +122,7 @@ def parameter_shapes(cfg: ClassifierConfig) -> dict[str, tuple[int, ...]]:
 
 def encoder_from_lm(lm: ModelConfig) -> dict[str, Any]:
     """The classifier settings that make a language model's weights fit (:func:`warm_start`)."""
-    return {"cell": lm.cell, "dim_proj": lm.emb_size, "hidden_size": lm.hidden_size, "num_layers": lm.num_layers}
+    return {"cell": lm.cell, "emb_size": lm.emb_size, "hidden_size": lm.hidden_size, "num_layers": lm.num_layers}
 
 
 @torch.no_grad()
@@ -143,7 +141,7 @@ def warm_start(model: Classifier, lm: Checkpoint) -> list[str]:
             have = tuple(own[name].shape) if name in own else "nothing"
             raise CheckpointError(
                 f"the language model's {name} {value.shape} does not fit the classifier ({have}); "
-                f"keep cell, dim_proj, hidden_size and num_layers as the language model has them"
+                f"keep cell, emb_size, hidden_size and num_layers as the language model has them"
             )
         own[name].copy_(torch.from_numpy(np.asarray(value)))
         copied.append(name)
@@ -168,43 +166,29 @@ def save_classifier(
     model: Classifier, directory: str | os.PathLike, vocab: Vocab, labels: list[str], text: TextSpec,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``model`` as a checkpoint directory (each file atomically)."""
-    directory = Path(directory)
+    """Write ``model`` as a checkpoint directory (each file atomically; see :mod:`unroll.checkpoint`)."""
     params = {k: v.detach().float().cpu().numpy().copy() for k, v in model.state_dict().items()}
-    atomic_write_bytes(directory / WEIGHTS, st_save(params, metadata={"format": FORMAT, "task": TASK}))
-    config = {"format": FORMAT, "version": VERSION, "task": TASK, "classifier": model.cfg.to_dict(),
-              "labels": list(labels), "text": text.to_dict(), **(extra or {})}
-    atomic_write_json(directory / CONFIG, config)
-    atomic_write_json(directory / VOCAB, vocab.to_dict())
+    header = {"classifier": model.cfg.to_dict(), "labels": list(labels)}
+    write_directory(directory, params, parameter_shapes(model.cfg), header, vocab.to_dict(), text=text, extra=extra,
+                    task=TASK)
 
 
 def read_classifier(directory: str | os.PathLike) -> ClassifierCheckpoint:
     """Read and check a classifier checkpoint; any problem is a one-line :class:`CheckpointError`."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"{directory}: no such checkpoint directory")
-    config = read_json(directory / CONFIG)
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{directory / CONFIG}: not an unroll checkpoint config")
-    if config.get("task") != TASK:
-        raise CheckpointError(f"{directory}: a language-model checkpoint, not a classifier; train one with unroll classify train")
-    if config.get("version") != VERSION:
-        raise CheckpointError(f"{directory / CONFIG}: checkpoint version {config.get('version')} is not supported; upgrade unroll")
+    stored = read_directory(directory, TASK)
+    sections = stored.sections
     try:
-        cfg = ClassifierConfig.from_dict(config["classifier"])
-        labels, text = [str(x) for x in config["labels"]], TextSpec.from_dict(config["text"])
-        vocab = Vocab.from_dict(read_json(directory / VOCAB))
+        cfg = ClassifierConfig.from_dict(sections["classifier"])
+        labels, vocab = [str(x) for x in sections["labels"]], Vocab.from_dict(stored.vocab)
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{directory / CONFIG}: incomplete classifier config ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"{stored.directory / CONFIG}: incomplete classifier config ({type(e).__name__}: {e})") from None
+    if stored.text is None:
+        raise CheckpointError(f"{stored.directory / CONFIG}: incomplete classifier config (no text section)")
     if len(labels) != cfg.num_classes or len(vocab) != cfg.vocab_size:
-        raise CheckpointError(f"{directory}: labels / vocabulary do not match the classifier config")
-    params = read_weights(directory)
-    expected, got = parameter_shapes(cfg), {k: tuple(v.shape) for k, v in params.items()}
-    if got != expected:
-        wrong = sorted(set(got.items()) ^ set(expected.items()))[:3]
-        raise CheckpointError(f"{directory / WEIGHTS}: parameters do not match the classifier config (first differences: {wrong})")
-    extra = {k: v for k, v in config.items() if k not in ("format", "version", "task", "classifier", "labels", "text")}
-    return ClassifierCheckpoint(cfg, params, vocab, labels, text, extra)
+        raise CheckpointError(f"{stored.directory}: labels / vocabulary do not match the classifier config")
+    check_params(stored.params, parameter_shapes(cfg), stored.directory)
+    extra = {k: v for k, v in sections.items() if k not in ("classifier", "labels", "text")}
+    return ClassifierCheckpoint(cfg, stored.params, vocab, labels, stored.text, extra)
 
 
 def load_classifier(

@@ -6,15 +6,17 @@
                                                                                 after a projection
                                                                                 H -> E if E != H)
 
-Design: the recurrent layers are one ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` named ``rnn`` with
-``num_layers = L``. That keeps the ``state_dict`` keys equal to the checkpoint names
-(``rnn.weight_ih_l0`` ...) with no renaming, lets cuDNN and oneDNN (CPU LSTM, fp32 and bf16) run
-the whole stack, and gives Zaremba's per-step dropout between layers for free (the module's
-``dropout`` argument). Variational (locked) dropout needs one mask per sequence *between* layers,
-which ``nn.LSTM`` cannot do, and so does weight dropout (a DropConnect mask on ``weight_hh``,
-AWD-LSTM's "wdrop"); only then, and only in training, the same parameters are run one layer at a
-time through ``torch.lstm`` / ``torch.gru`` / ``torch.rnn_*`` (the functions ``nn.LSTM`` itself
-calls, so oneDNN is still used) with the masks applied in between.
+Design: the recurrent layers are the cell's stack from ``unroll.cells``, named ``rnn``; for the
+classic cells one ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with ``num_layers = L``. That keeps the
+``state_dict`` keys equal to the checkpoint names (``rnn.weight_ih_l0`` ...) with no renaming,
+lets cuDNN and oneDNN (CPU LSTM, fp32 and bf16) run the whole stack, and gives Zaremba's
+per-step dropout between layers for free (the module's ``dropout`` argument). Variational
+(locked) dropout needs one mask per sequence *between* layers, which ``nn.LSTM`` cannot do, and
+so does weight dropout (a DropConnect mask on ``weight_hh``, AWD-LSTM's "wdrop"); only then, and
+only in training, the same parameters are run one layer at a time through ``torch.lstm`` /
+``torch.gru`` / ``torch.rnn_*`` (the functions ``nn.LSTM`` itself calls, so oneDNN is still
+used) with the masks applied in between. A stack of unroll's own (the QRNN) handles dropout,
+padding and its state itself.
 """
 
 from __future__ import annotations
@@ -27,24 +29,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from unroll import cells
 from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, save_checkpoint
 from unroll.config import ModelConfig
 from unroll.init import init_params
 from unroll.models.dropout import dropout, embedding_dropout, keep_mask, locked_dropout, locked_mask
 from unroll.models.loss import linear_cross_entropy
-from unroll.models.qrnn import QRNN
+from unroll.text.spec import TextSpec
 
-# LSTM: (h [L, B, H], c [L, B, H]); GRU, RNN and QRNN: h [L, B, H] (QRNN: its c); QRNN with a
-# first-layer window w > 1: (c [L, B, H], past inputs [w - 1, B, E]). The batch is always dim 1.
+# One [L, B, H] tensor per name in the cell's ``state`` (LSTM: (h, c); GRU, RNN: h; QRNN: c), a
+# tuple when there are several; a windowed QRNN adds its past inputs [w - 1, B, E]. Batch: dim 1.
 State = Union[Tensor, tuple[Tensor, Tensor]]
-
-# The functional form of each cell, for the layer-by-layer path (same kernels as the modules).
-_RNN_FUNCTIONS = {
-    "lstm": torch.lstm,
-    "gru": torch.gru,
-    "rnn_tanh": torch.rnn_tanh,
-    "rnn_relu": torch.rnn_relu,
-}
 
 
 def detach_state(state: State | None) -> State | None:
@@ -65,21 +60,17 @@ class LanguageModel(nn.Module):
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_size)
         # Per-step dropout between layers runs inside the module; locked dropout runs outside it.
         between = 0.0 if cfg.locked_dropout else cfg.p_hidden
-        args = (cfg.emb_size, cfg.hidden_size, cfg.num_layers)
-        if cfg.cell == "lstm":
-            self.rnn = nn.LSTM(*args, dropout=between)
-        elif cfg.cell == "qrnn":  # all matrix products outside the time loop (see unroll.models.qrnn)
-            self.rnn = QRNN(*args, dropout=cfg.p_hidden, locked=cfg.locked_dropout, weight_dropout=cfg.weight_dropout,
-                            window=cfg.qrnn_window)
-        elif cfg.cell == "gru":
-            self.rnn = nn.GRU(*args, dropout=between)
-        else:
-            self.rnn = nn.RNN(*args, nonlinearity=cfg.cell.removeprefix("rnn_"), dropout=between)
+        self.cell = cells.get(cfg.cell)
+        layer = self.cell.torch_class()
+        if issubclass(layer, nn.RNNBase):
+            self.rnn = layer(cfg.emb_size, cfg.hidden_size, cfg.num_layers, dropout=between, **self.cell.options)
+        else:  # unroll's own layer stack (e.g. unroll.models.qrnn): dropout, padding and state are its job
+            self.rnn = layer.from_config(cfg)
         # tied across sizes: the last layer's output is mapped H -> E first (ModelConfig.projects)
         self.projection = nn.Linear(cfg.hidden_size, cfg.emb_size, bias=False) if cfg.projects else None
         self.decoder = nn.Linear(cfg.decoder_size, cfg.vocab_size)
         # Training may ask for a sparse embedding gradient (only the rows of the batch's words);
-        # see Trainer. It changes no number, only what the gradient tensor stores.
+        # see LanguageModelRun. It changes no number, only what the gradient tensor stores.
         self.sparse_embedding_grad = False
         if cfg.tie_weights:
             # weight tying (Press & Wolf 2017; Inan et al. 2017): one [V, E] matrix reads and writes words
@@ -102,13 +93,17 @@ class LanguageModel(nn.Module):
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zeros in the layout ``forward`` takes and returns, on the model's device and dtype."""
         ref = self.decoder.bias
+        device = device or ref.device
+        if not self._torch_stack:
+            return self.rnn.init_state(batch_size, ref.dtype, device)
         shape = (self.cfg.num_layers, batch_size, self.cfg.hidden_size)
-        h = torch.zeros(shape, dtype=ref.dtype, device=device or ref.device)
-        if self.cfg.cell == "lstm":
-            return h, torch.zeros_like(h)
-        if self.cfg.cell == "qrnn" and self.cfg.qrnn_window > 1:
-            return h, h.new_zeros(self.cfg.qrnn_window - 1, batch_size, self.cfg.emb_size)
-        return h
+        state = tuple(torch.zeros(shape, dtype=ref.dtype, device=device) for _ in self.cell.state)
+        return state if len(state) > 1 else state[0]
+
+    @property
+    def _torch_stack(self) -> bool:
+        """Whether the layers are torch's own nn.LSTM / nn.GRU / nn.RNN (packed, run layer by layer)."""
+        return isinstance(self.rnn, nn.RNNBase)
 
     detach_state = staticmethod(detach_state)
 
@@ -140,7 +135,7 @@ class LanguageModel(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
             packed = bool((lengths != T).any())
-        if cfg.cell == "qrnn":  # causal with no hidden-to-hidden product: padding needs no packing
+        if not self._torch_stack:  # it takes the lengths itself (the qrnn: causal, so no packing needed)
             out, state = self.rnn(x, state, lengths if packed else None)
             packed = False
         else:
@@ -201,7 +196,7 @@ class LanguageModel(nn.Module):
         Between layers: one locked mask per sequence, or a fresh one per element. Weight dropout:
         one DropConnect mask on each layer's ``weight_hh`` for the whole batch.
         """
-        cfg, lstm = self.cfg, self.cfg.cell == "lstm"
+        cfg, lstm = self.cfg, len(self.cell.state) == 2  # (h, c)
         packed = isinstance(x, PackedSequence)
         data, batch_sizes = (x.data, x.batch_sizes) if packed else (x, None)
         B = int(batch_sizes[0]) if packed else data.size(1)
@@ -215,7 +210,7 @@ class LanguageModel(nn.Module):
             cs = [c[order] for c in cs] if lstm else None
             live = torch.arange(B)[None, :] < batch_sizes[:, None]
             rows = torch.arange(B, device=data.device).expand(len(batch_sizes), B)[live.to(data.device)]
-        run = _RNN_FUNCTIONS[cfg.cell]
+        run = getattr(torch, self.rnn.mode.lower())  # the function the module calls: torch.lstm, torch.rnn_tanh, ...
         for k in range(cfg.num_layers):
             if k > 0 and cfg.p_hidden > 0 and cfg.locked_dropout:
                 mask = locked_mask(B, cfg.hidden_size, cfg.p_hidden, data)
@@ -270,15 +265,17 @@ class LanguageModel(nn.Module):
 
 
 def save_model(
-    model: LanguageModel, directory: str | os.PathLike, vocab: Any, extra: dict | None = None
+    model: LanguageModel, directory: str | os.PathLike, vocab: Any, extra: dict | None = None,
+    text: TextSpec | None = None,
 ) -> None:
     """Write ``model`` as a checkpoint directory (see :mod:`unroll.checkpoint`).
 
     ``vocab`` is a ``unroll.text.Vocab`` or its ``to_dict()``; ``extra`` holds other config.json
-    sections (``"text"``, ``"train"``, ...).
+    sections (``"train"``, ...); ``text`` is written as the ``"text"`` section, with the files of
+    a learned tokenizer.
     """
     vocab_dict = vocab.to_dict() if hasattr(vocab, "to_dict") else dict(vocab)
-    save_checkpoint(directory, Checkpoint(model.checkpoint_params(), model.cfg, vocab_dict, dict(extra or {})))
+    save_checkpoint(directory, Checkpoint(model.checkpoint_params(), model.cfg, vocab_dict, dict(extra or {}), text))
 
 
 def load_model(

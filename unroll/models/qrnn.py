@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from unroll.config import ModelConfig
 from unroll.models.dropout import dropout, keep_mask, locked_dropout
 
 
@@ -93,6 +94,21 @@ class QRNN(nn.Module):
             n_in = input_size * window if k == 0 else hidden_size
             self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size, n_in)))
             self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(3 * hidden_size)))
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> "QRNN":
+        """The language model's stack (``unroll.cells``: the qrnn's torch layer)."""
+        return cls(cfg.emb_size, cfg.hidden_size, cfg.num_layers, dropout=cfg.p_hidden, locked=cfg.locked_dropout,
+                   weight_dropout=cfg.weight_dropout, window=cfg.qrnn_window)
+
+    def init_state(
+        self, batch_size: int, dtype: torch.dtype, device: torch.device | str
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Zeros: c [L, B, H], and with a window w > 1 the past inputs [w - 1, B, in] as well."""
+        c = torch.zeros(self.num_layers, batch_size, self.hidden_size, dtype=dtype, device=device)
+        if self.window == 1:
+            return c
+        return c, c.new_zeros(self.window - 1, batch_size, self.input_size)
 
     def forward(
         self, x: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None, lengths: Tensor | None = None

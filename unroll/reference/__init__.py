@@ -19,7 +19,7 @@ from unroll.reference.model import (
     softmax,
     softmax_cross_entropy,
 )
-from unroll.reference.sgd import SGD, evaluate, train_sgd
+from unroll.reference.sgd import SGD, train_sgd
 
 __all__ = [
     "SGD",
@@ -27,7 +27,6 @@ __all__ = [
     "State",
     "Trace",
     "check_gradients",
-    "evaluate",
     "init_params",
     "load_model",
     "next_token_distribution",

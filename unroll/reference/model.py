@@ -31,14 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from unroll import cells
 from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, save_checkpoint
 from unroll.config import ModelConfig
 from unroll.errors import UnrollError
 from unroll.init import init_params
-from unroll.reference.gru import GRUCell
-from unroll.reference.lstm import LSTMCell
-from unroll.reference.qrnn import QRNNCell
-from unroll.reference.rnn import RNNCell
+from unroll.text.spec import TextSpec
 
 State = list  # per layer: h [B, H] (rnn_tanh, rnn_relu, gru) or (h, c) (lstm, qrnn); then qrnn's past inputs
 
@@ -93,14 +91,9 @@ class LanguageModel:
             if tuple(params[name].shape) != shape:
                 raise UnrollError(f"{name} has shape {tuple(params[name].shape)}, config says {shape}")
         self.params = {name: np.array(params[name], dtype=self.dtype) for name in expected}
-        if cfg.cell == "lstm":
-            self.cell = LSTMCell()
-        elif cfg.cell == "gru":
-            self.cell = GRUCell()
-        elif cfg.cell == "qrnn":
-            self.cell = QRNNCell()
-        else:
-            self.cell = RNNCell(cfg.cell.removeprefix("rnn_"))
+        # one time step of the cell, forward and backward (unroll.reference.rnn, .lstm, .gru, .qrnn)
+        spec = cells.get(cfg.cell)
+        self.cell = spec.numpy_class()(**spec.options)
 
     # ---- parameters and state -------------------------------------------------------------
 
@@ -445,14 +438,17 @@ def _token_weights(targets: np.ndarray, mask: np.ndarray | None, dtype: np.dtype
     return m / n
 
 
-def save_model(model: LanguageModel, directory: str | os.PathLike, vocab, extra: dict | None = None) -> None:
+def save_model(
+    model: LanguageModel, directory: str | os.PathLike, vocab, extra: dict | None = None, text: TextSpec | None = None
+) -> None:
     """Write ``model`` as an unroll checkpoint (the format the PyTorch engine reads).
 
     ``vocab`` is a ``unroll.text.Vocab`` or its ``to_dict()``; ``extra`` holds other config.json
-    sections (``"text"``, ``"train"``, ...).
+    sections (``"train"``, ...); ``text`` is written as the ``"text"`` section, with the files of
+    a learned tokenizer.
     """
     vocab_dict = vocab.to_dict() if hasattr(vocab, "to_dict") else dict(vocab)
-    save_checkpoint(directory, Checkpoint(dict(model.params), model.cfg, vocab_dict, dict(extra or {})))
+    save_checkpoint(directory, Checkpoint(dict(model.params), model.cfg, vocab_dict, dict(extra or {}), text))
 
 
 def load_model(directory: str | os.PathLike, dtype: np.dtype | type = np.float64) -> tuple[LanguageModel, Checkpoint]:

@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from unroll.errors import TrainingDiverged, UnrollError
+from unroll.evaluate.stream import Batch, mean_loss
 from unroll.reference.model import LanguageModel
-
-Batch = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 
 class SGD:
@@ -43,16 +42,6 @@ class SGD:
                 g = self.velocity[name] = self.momentum * self.velocity[name] + g
             p -= self.lr * g
         return norm
-
-
-def evaluate(model: LanguageModel, batches: Sequence[Batch], carry_state: bool = False) -> float:
-    """Mean cross-entropy per unmasked token over all ``batches`` (token-weighted, not per batch)."""
-    total, count, state = 0.0, 0.0, None
-    for inputs, targets, mask in batches:
-        loss, final = model.loss(inputs, targets, mask, state if carry_state else None)
-        n = float(np.size(targets) if mask is None else np.sum(mask))
-        total, count, state = total + loss * n, count + n, final
-    return total / count
 
 
 def train_sgd(
@@ -85,7 +74,7 @@ def train_sgd(
     seen = 0
 
     def record(epoch: int) -> None:
-        loss = evaluate(model, eval_batches if eval_batches is not None else batches, carry_state)
+        loss = mean_loss(model, eval_batches if eval_batches is not None else batches, carry_state)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss} at epoch {epoch}; lower the learning rate or clip gradients")
         if history and loss > history[-1]["loss"]:

@@ -1,16 +1,18 @@
 """TextSpec: exactly how raw text becomes tokens, saved with a model so that scoring and
-generation later tokenize the way training did."""
+generation later tokenize the way training did (a learned tokenizer's files included)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from unroll.errors import UnrollError
 from unroll.settings import settings_from_dict
-from unroll.text.tokenize import LEVELS, Tokenizer, get_tokenizer, split_sentences
+from unroll.text import levels
+from unroll.text.tokenize import Tokenizer, split_sentences
 from unroll.text.vocab import BOS, EOS, Vocab
 
 UNITS = ("text", "line", "sentence")
@@ -36,21 +38,40 @@ class TextSpec:
     eos: bool = True
 
     def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise UnrollError(f"unknown tokenization level {self.level!r}; choose one of {', '.join(LEVELS)}")
+        # one tokenizer per spec, not a field: a learned one holds state that config.json does not
+        object.__setattr__(self, "_tokenizer", levels.get_tokenizer(self.level, self.lower))
         if self.unit not in UNITS:
             raise UnrollError(f"unknown text unit {self.unit!r}; choose one of {', '.join(UNITS)}")
 
     @classmethod
     def for_level(cls, level: str, lower: bool = False) -> "TextSpec":
-        """The usual settings: characters of the whole text; words with ``<eos>`` per line."""
-        if level == "char":
-            return cls(level="char", lower=lower, unit="text", bos=False, eos=False)
-        return cls(level=level, lower=lower, unit="line", bos=False, eos=True)
+        """The level's usual settings: characters of the whole text; words with ``<eos>`` per line."""
+        usual = levels.get(level)
+        return cls(level=level, lower=lower, unit=usual.unit, bos=False, eos=usual.eos)
 
     @property
     def tokenizer(self) -> Tokenizer:
-        return get_tokenizer(self.level, self.lower)
+        return self._tokenizer  # type: ignore[attr-defined]
+
+    def fit(self, text: str) -> "TextSpec":
+        """This spec with its tokenizer fitted on ``text`` (the training split only); as is unless it learns."""
+        if not levels.get(self.level).learns:
+            return self
+        fitted = replace(self)
+        fitted.tokenizer.fit(text)
+        return fitted
+
+    def save_files(self, directory: Path) -> None:
+        """Write what the tokenizer learned into a checkpoint directory (nothing unless it learns)."""
+        self.tokenizer.save(directory)
+
+    def load_files(self, directory: Path) -> "TextSpec":
+        """This spec with its learned tokenizer read back from a checkpoint directory."""
+        if not levels.get(self.level).learns:
+            return self
+        loaded = replace(self)
+        loaded.tokenizer.load(directory)
+        return loaded
 
     @property
     def markers(self) -> list[str]:
@@ -98,7 +119,8 @@ class TextSpec:
     def decode(self, ids: Any, vocab: Vocab) -> str:
         """Ids -> readable text: markers become line breaks (``<eos>``) or vanish (``<bos>``)."""
         detok = self.tokenizer.detokenize
-        sep = "" if self.level == "char" and self.unit == "text" else "\n"
+        # a whole text of characters keeps its newlines as tokens: <eos> adds none
+        sep = "" if self.unit == "text" and levels.get(self.level).characters else "\n"
         out, current = [], []
         for t in vocab.decode(ids):
             if t == EOS and self.eos:

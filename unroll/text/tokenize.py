@@ -1,6 +1,7 @@
 """Tokenizers: text -> list of token strings, and back.
 
-Three levels, each a small class with ``tokenize`` and ``detokenize``:
+Three levels (registered in ``unroll.text.levels``), each a small class with ``tokenize`` and
+``detokenize``:
 
 - ``char``: every character is a token (char-rnn, nanoGPT's shakespeare_char);
 - ``word``: Penn Treebank style words, as NLTK's ``word_tokenize`` makes them
@@ -11,13 +12,11 @@ Three levels, each a small class with ``tokenize`` and ``detokenize``:
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
 from nltk.tokenize.treebank import TreebankWordDetokenizer
 
-from unroll.errors import UnrollError
-
-LEVELS = ("char", "word", "whitespace")
 
 
 @lru_cache(maxsize=1)
@@ -33,12 +32,27 @@ def split_sentences(text: str) -> list[str]:
 
 
 class Tokenizer:
-    """Turns a string into tokens and tokens back into a string."""
+    """Turns a string into tokens and tokens back into a string.
+
+    A tokenizer that ``learns`` is fitted on the training split, then saves what it learned as
+    ``files`` in a checkpoint directory and loads them back; the others have nothing to keep.
+    """
 
     level: str
+    learns = False
+    files: tuple[str, ...] = ()
 
     def __init__(self, lower: bool = False):
         self.lower = lower
+
+    def fit(self, text: str) -> None:
+        """Learn from the training text (nothing to learn unless ``learns``)."""
+
+    def save(self, directory: Path) -> None:
+        """Write ``files`` into ``directory``."""
+
+    def load(self, directory: Path) -> None:
+        """Read ``files`` back from ``directory``."""
 
     def tokenize(self, text: str) -> list[str]:
         raise NotImplementedError
@@ -85,13 +99,3 @@ class WhitespaceTokenizer(Tokenizer):
 
     def detokenize(self, tokens: list[str]) -> str:
         return " ".join(tokens)
-
-
-_TOKENIZERS = {cls.level: cls for cls in (CharTokenizer, WordTokenizer, WhitespaceTokenizer)}
-
-
-def get_tokenizer(level: str, lower: bool = False) -> Tokenizer:
-    """The tokenizer for ``level`` (``char``, ``word`` or ``whitespace``)."""
-    if level not in _TOKENIZERS:
-        raise UnrollError(f"unknown tokenization level {level!r}; choose one of {', '.join(LEVELS)}")
-    return _TOKENIZERS[level](lower=lower)

@@ -18,40 +18,6 @@ from typing import Any
 
 import torch
 
-from unroll.config import TrainConfig
-
-
-def build_optimizer(
-    cfg: TrainConfig, params: Iterable[torch.nn.Parameter], sparse_grads: bool = False
-) -> torch.optim.Optimizer | NTASGD:
-    """The optimizer ``cfg.optimizer`` names, with ``cfg.lr``, momentum, betas and weight decay.
-
-    ``sparse_grads``: some gradients will be sparse (plain SGD only), so SGD runs its multi-tensor
-    path, which takes them, instead of the fused kernel, which does not.
-    """
-    params = list(params)
-    name, lr, wd = cfg.optimizer, cfg.lr, cfg.weight_decay
-    fused = _can_fuse(params)
-    if sparse_grads and (name != "sgd" or wd):
-        raise ValueError("sparse gradients need plain SGD without weight decay")
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, fused=None if sparse_grads else fused)
-    if name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=name == "nesterov", weight_decay=wd,
-                               fused=fused)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
-    if name == "adadelta":
-        return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, weight_decay=wd, fused=fused)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=cfg.betas, weight_decay=wd, fused=fused)
-    if name == "ntasgd":
-        return NTASGD(params, lr=lr, nonmono=cfg.nonmono, weight_decay=wd)
-    raise ValueError(f"unknown optimizer {name!r}")  # TrainConfig already validated the name
 
 
 def _can_fuse(params: list[torch.nn.Parameter]) -> bool | None:
@@ -178,3 +144,46 @@ class TailAverage:
             for p, saved in zip(params, state["weights"]):
                 p.copy_(saved)
         self.averaged.n_averaged.fill_(int(state["count"]))
+
+
+# The optimizers both tasks choose from: name -> (constructor, the shared settings it takes,
+# fixed arguments). A task's own tuning (the sentiment tutorial's adadelta rho) comes as options.
+OPTIMIZERS: dict[str, tuple[Any, tuple[str, ...], dict[str, Any]]] = {
+    "sgd": (torch.optim.SGD, ("weight_decay", "fused"), {}),
+    "momentum": (torch.optim.SGD, ("momentum", "weight_decay", "fused"), {"nesterov": False}),
+    "nesterov": (torch.optim.SGD, ("momentum", "weight_decay", "fused"), {"nesterov": True}),
+    "adagrad": (torch.optim.Adagrad, ("weight_decay",), {}),
+    "adadelta": (torch.optim.Adadelta, ("weight_decay",), {}),
+    "rmsprop": (torch.optim.RMSprop, ("weight_decay",), {}),
+    "adam": (torch.optim.Adam, ("betas", "weight_decay", "fused"), {}),
+    "adamw": (torch.optim.AdamW, ("betas", "weight_decay", "fused"), {}),
+    "ntasgd": (NTASGD, ("nonmono", "weight_decay"), {}),
+}
+
+
+def build_optimizer(
+    name: str,
+    params: Iterable[torch.nn.Parameter],
+    lr: float,
+    *,
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    betas: tuple[float, float] = (0.9, 0.999),
+    nonmono: int = 5,
+    fuse: bool = True,
+    sparse_grads: bool = False,
+    **options: Any,
+) -> torch.optim.Optimizer | NTASGD:
+    """The optimizer ``name`` from :data:`OPTIMIZERS`, with the settings it takes and ``options``.
+
+    ``fuse``: one kernel for all parameters where torch has it (SGD, Adam). ``sparse_grads``: some
+    gradients will be sparse (plain SGD only), so SGD runs its multi-tensor path, which takes
+    them, instead of the fused kernel, which does not.
+    """
+    params = list(params)
+    if sparse_grads and (name != "sgd" or weight_decay):
+        raise ValueError("sparse gradients need plain SGD without weight decay")
+    constructor, takes, fixed = OPTIMIZERS[name]
+    shared = dict(weight_decay=weight_decay, momentum=momentum, betas=betas, nonmono=nonmono,
+                  fused=_can_fuse(params) if fuse and not sparse_grads else None)
+    return constructor(params, lr=lr, **{k: shared[k] for k in takes}, **fixed, **options)

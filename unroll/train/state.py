@@ -15,7 +15,6 @@ detects the mismatch instead of resuming from a mix of two moments.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from unroll.checkpoint import CONFIG, VOCAB, WEIGHTS
+from unroll.checkpoint import CONFIG, VOCAB, WEIGHTS, read_json
 from unroll.errors import CheckpointError, UnrollError
 from unroll.io import atomic_write_bytes, atomic_write_json
 
@@ -78,11 +77,8 @@ def load_trainer_state(directory: str | os.PathLike) -> tuple[dict[str, Any], di
     path = directory / STATE_JSON
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; {directory} has no resumable trainer state")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: corrupt JSON ({e}); resume from another checkpoint") from None
-    if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION or not isinstance(meta.get("files"), dict):
+    meta = read_json(path)
+    if meta.get("version") != STATE_VERSION or not isinstance(meta.get("files"), dict):
         raise CheckpointError(f"{path}: not an unroll trainer state (version {STATE_VERSION})")
     for name in PAIRED:
         f = directory / name

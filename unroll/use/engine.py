@@ -24,7 +24,7 @@ import numpy as np
 
 from unroll.data import pad_batch
 from unroll.errors import CheckpointError, UnrollError
-from unroll.text import EOS, TextSpec, Vocab
+from unroll.text import EOS, TextSpec, Vocab, levels
 
 ENGINES = ("torch", "numpy")
 
@@ -187,7 +187,7 @@ def start_tokens(spec: TextSpec, vocab: Vocab) -> list[str]:
         return []
     if spec.eos and EOS in vocab:
         return [EOS]
-    if spec.level == "char" and "\n" in vocab:
+    if levels.get(spec.level).characters and "\n" in vocab:
         return ["\n"]
     return []
 
@@ -209,7 +209,7 @@ def check_tokens(tokens: list[str], spec: TextSpec, vocab: Vocab, where: str) ->
     if not missing:
         return []
     t = missing[0]
-    if spec.level == "char":
+    if levels.get(spec.level).characters:
         raise UnrollError(
             f"{where}: character {t!r} (U+{ord(t):04X}) never appears in this model's training text; "
             f"remove or replace it"

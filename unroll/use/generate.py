@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unroll.errors import UnrollError
-from unroll.text import BOS, EOS, UNK, TextSpec
+from unroll.text import BOS, EOS, UNK, TextSpec, levels
 from unroll.use.engine import LoadedModel, UnknownWordWarning, check_tokens, describe
 
 
@@ -133,7 +133,7 @@ class _Detokenizer:
 
     def __init__(self, spec: TextSpec, line: list[str]):
         self.spec, self.detok = spec, spec.tokenizer.detokenize
-        self.joined = spec.level == "char"
+        self.joined = levels.get(spec.level).characters
         self.line, self.shown = list(line), self.detok(line)
 
     def add(self, token: str) -> str:
@@ -258,5 +258,5 @@ def _encode_prime(lm: LoadedModel, prime: str, where: str) -> tuple[np.ndarray, 
     if ids.size == 0:
         raise UnrollError("this model has no start marker (<bos>, <eos> or a newline) to begin from; give a prime text")
     line = [t for t in tokens[len(tokens) - lengths[-1]:] if t != BOS] if tokens else []
-    shown = prime if spec.level == "char" else prime.rstrip()
+    shown = prime if levels.get(spec.level).characters else prime.rstrip()
     return ids, shown, line

@@ -1,0 +1,424 @@
+"""One run lifecycle for every task: set-up, the epoch loop, clock and budget, stop reasons,
+Ctrl-C, resumable state, progress bar and metrics log.
+
+    Run.run():  set up ──► every epoch: for each item (window / batch):
+                               stop? (Ctrl-C, max_steps, time budget: one decision for all ranks)
+                               train_on(item) ──► evaluate when due ──► early stop?
+                           ──► end of epoch (evaluate if the task does) ──► finish(stopped)
+
+A task (``lm.py``: language models, ``classify.py``: classifiers) subclasses :class:`Run` and
+supplies its model, its ``step``, its validation, the items of an epoch and a :class:`RunState`
+dataclass with its own counters. Saving and restoring happen here, in one place: the state
+dataclass, the optimizer, every random number generator and the task's extra tensors go into
+``trainer_state.*`` (see ``state.py``) after the task wrote its model files.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from unroll.errors import CheckpointError
+from unroll.models.device import resolve_precision
+from unroll.train import distributed
+from unroll.train.distributed import Distributed
+from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
+from unroll.train.state import (
+    check_resume_overrides,
+    existing_run_error,
+    from_json_and_tensors,
+    has_trainer_state,
+    load_trainer_state,
+    save_trainer_state,
+    to_json_and_tensors,
+)
+
+BEST = "best"
+PLOT_EVERY = 60.0  # seconds between redraws of the learning curve at evaluations (drawing takes a moment)
+C = TypeVar("C")
+
+
+@dataclass
+class RunResult:
+    """How a run ended and where its files are."""
+
+    out: Path
+    stopped: str  # finished | max_steps | time_budget | early_stopping | interrupted
+    epoch: int
+    steps: int
+    elapsed: float  # seconds of training wall time, evaluations included, over all resumes
+
+    @property
+    def best_dir(self) -> Path:
+        return self.out / BEST
+
+    @property
+    def curve(self) -> Path:
+        return self.out / CURVE
+
+
+@dataclass
+class RunState:
+    """Where a run is, besides weights, optimizer and random generators: all of it is resumed.
+
+    Subclasses add their task's counters. A field whose default is infinite ("no best yet") is
+    stored as null, since JSON has no infinity.
+    """
+
+    epoch: int = 0  # current epoch, from 0
+    step: int = 0  # updates done
+    elapsed: float = 0.0  # wall seconds before this session
+    stop_best: float = math.inf  # best validation figure for early stopping
+    bad_evals: int = 0  # evaluations since stop_best improved
+    eval_seconds: float = 0.0  # how long the last validation took (kept free at the time budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: None if isinstance(v, float) and math.isinf(v) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunState":
+        """The fields of ``cls`` from ``d`` (a trainer state holds other keys too), cast to their defaults' types."""
+        values = {}
+        for f in fields(cls):
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            value = d[f.name]
+            if isinstance(default, float):
+                value = math.inf if value is None and math.isinf(default) else float(value)
+            elif isinstance(default, int):
+                value = int(value)
+            values[f.name] = value
+        return cls(**values)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Run:
+    """The lifecycle both trainers share; subclasses fill in the task (see the module docstring)."""
+
+    state: RunState
+    model: torch.nn.Module
+    optimizer: Any
+    curve_axes: dict[str, Any] = {}  # plot_curve's metric / x / splits for this task
+    evaluates_each_epoch = True  # also when evaluating every N updates
+
+    def __init__(self, cfg: Any, out: Path, dist: Distributed, progress: bool, echo: Callable[[str], None] | None):
+        self.cfg, self.out, self.dist = cfg, Path(out), dist
+        self.device = dist.device
+        self.progress = progress and dist.is_main
+        self.echo = (echo if dist.is_main else None) or (lambda line: None)
+        self.precision = resolve_precision(cfg.precision, self.device)  # "auto" -> bf16 where native, else fp32
+        if cfg.precision == "auto":
+            self.echo(f"precision: {self.precision} (auto, {self.device.type})")
+        seed_everything(cfg.seed)
+        self.metrics = MetricsLog(self.out / METRICS)
+        self.interrupted = False
+        self._session_start = 0.0
+        self._plotted = -math.inf  # when the learning curve was last drawn
+
+    def _adopt(self, model: torch.nn.Module) -> None:
+        """Place the model; under torchrun wrap it in DDP (the training forward is ``self.ddp``)."""
+        self.model = model.to(self.device)
+        self.ddp = self.dist.wrap(self.model)
+        self.dist.reseed(self.cfg.seed)
+
+    # ---- what a task supplies ------------------------------------------------------------
+    def step(self, *batch: Any) -> float | None:
+        """One update; returns the loss (None when the update was not taken)."""
+        raise NotImplementedError
+
+    def epoch_items(self) -> Iterable[Any]:
+        """The rest of this epoch's items, from where the run is."""
+        raise NotImplementedError
+
+    def train_on(self, item: Any) -> tuple[float | None, int]:
+        """Train on one item, move the data position on; returns the loss and the bar's advance."""
+        raise NotImplementedError
+
+    def evaluate(self, kind: str) -> bool:
+        """A scheduled evaluation (also saves); True when the run should stop early."""
+        raise NotImplementedError
+
+    def end_epoch(self) -> None:
+        self.state.epoch += 1
+
+    def finish(self, stopped: str) -> None:
+        """Inside the Ctrl-C guard, after the loop: the last evaluation and save."""
+        raise NotImplementedError
+
+    def result(self, stopped: str) -> RunResult:
+        raise NotImplementedError
+
+    def save_model(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(weights)
+
+    def extra_state(self, gathered: Any, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The task's own entries of the trainer state (``gathered``: what :meth:`gather` returned)."""
+        return {}
+
+    def load_extra_state(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def gather(self) -> Any:
+        """Under torchrun, collect what every rank holds and rank 0 saves (before it writes)."""
+        return None
+
+    def rng_state(self) -> dict[str, Any]:
+        """Every random number source training reads, in JSON-able form (torch's as tensors)."""
+        np_state = np.random.get_state(legacy=False)
+        np_state["state"]["key"] = np_state["state"]["key"].tolist()
+        version, internal, gauss = random.getstate()
+        state = {"torch": torch.get_rng_state(), "numpy": np_state, "python": [version, list(internal), gauss]}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        np_state = dict(state["numpy"])
+        np_state["state"] = {**np_state["state"], "key": np.asarray(np_state["state"]["key"], dtype=np.uint32)}
+        np.random.set_state(np_state)
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+    @property
+    def max_steps(self) -> int | None:
+        return self.cfg.max_steps
+
+    def eval_reserve(self) -> float:
+        """Seconds to keep free at the time budget for the last evaluation."""
+        return self.state.eval_seconds
+
+    def progress_text(self, loss: float) -> str:
+        """The progress bar's postfix, given the smoothed training loss."""
+        return f"step {self.state.step} loss {loss:.4f}"
+
+    progress_every = 10  # updates between refreshes of the bar's postfix
+    progress_unit = "step"
+
+    def bar_position(self) -> tuple[int, int]:
+        """The progress bar's total and done counts for the current epoch."""
+        raise NotImplementedError
+
+    # ---- the lifecycle -------------------------------------------------------------------
+    def start(self) -> RunResult:
+        """Run a new training: its metrics log starts empty."""
+        if self.dist.is_main:
+            self.metrics.truncate(0)
+        return self.run()
+
+    def run(self) -> RunResult:
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        torch.set_flush_denormal(True)  # denormals make a diverging run several times slower on x86
+        self._session_start = self._plotted = time.perf_counter()
+        self.on_start()
+        with interruptible(self):
+            stopped = self._loop()
+            self.finish(stopped)
+        return self.result(stopped)
+
+    def on_start(self) -> None:
+        pass
+
+    def _loop(self) -> str:
+        while self.state.epoch < self.cfg.epochs:
+            items = iter(self.epoch_items())
+            with _progress_bar(self) as bar:
+                while True:
+                    stopped = self.dist.agree(self.should_stop())  # before drawing the next item: keeps RNGs exact
+                    if stopped:
+                        return stopped
+                    item = next(items, None)
+                    if item is None:
+                        break
+                    loss, advance = self.train_on(item)
+                    bar.update(loss, advance)
+                    every = self.cfg.eval_every
+                    if loss is not None and every and self.state.step % every == 0 and self.evaluate("steps"):
+                        return "early_stopping"
+            self.end_epoch()
+            if (self.evaluates_each_epoch or not self.cfg.eval_every) and self.evaluate("epoch"):
+                return "early_stopping"
+        return "finished"
+
+    def should_stop(self) -> str | None:
+        if self.interrupted:
+            return "interrupted"
+        if self.max_steps is not None and self.state.step >= self.max_steps:
+            return "max_steps"
+        budget = self.cfg.time_budget
+        if budget is not None and self.elapsed() + self.eval_reserve() >= budget:
+            return "time_budget"
+        return None
+
+    def elapsed(self) -> float:
+        """Training wall time over all sessions of this run, evaluations included."""
+        return self.state.elapsed + time.perf_counter() - self._session_start
+
+    def patience_ran_out(self, value: float) -> bool:
+        """Early stopping: count evaluations since ``value`` (lower is better) last improved."""
+        if value < self.state.stop_best:
+            self.state.stop_best, self.state.bad_evals = value, 0
+            return False
+        self.state.bad_evals += 1
+        return self.cfg.patience > 0 and self.state.bad_evals >= self.cfg.patience
+
+    # ---- the resumable checkpoint --------------------------------------------------------
+    def save(self, plot: bool = False) -> None:
+        """Model files first, the trainer state last (see state.py); then the learning curve
+        (with ``plot``, else at most every PLOT_EVERY seconds). Under torchrun every rank sends
+        what it alone holds (its dropout RNG, the task's state); rank 0 writes."""
+        gathered, rank_rng = self.gather(), self.dist.gather_rng()
+        if not self.dist.is_main:
+            return
+        self.save_model(self.out)
+        tensors: dict[str, torch.Tensor] = {}
+        meta = {
+            **self.state.to_dict(), "elapsed": self.elapsed(), "metrics_lines": self.metrics.lines,
+            "optimizer": to_json_and_tensors(self.optimizer.state_dict(), "optimizer", tensors),
+            "rng": to_json_and_tensors(self.rng_state(), "rng", tensors),
+            "world_size": self.dist.world_size, "rank_rng": to_json_and_tensors(rank_rng, "rank_rng", tensors),
+            **self.extra_state(gathered, tensors),
+        }
+        save_trainer_state(self.out, meta, tensors)
+        if plot or time.perf_counter() - self._plotted >= PLOT_EVERY:
+            records = read_metrics(self.metrics.path) if self.metrics.path.is_file() else []
+            if records:
+                plot_curve(records, self.out / CURVE, title=self.out.name, **self.curve_axes)
+            self._plotted = time.perf_counter()
+
+    def load(self, weights: dict[str, torch.Tensor], meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`save` wrote; a state that does not fit is one CheckpointError."""
+        try:
+            self.load_weights(weights)
+            self.optimizer.load_state_dict(from_json_and_tensors(meta["optimizer"], tensors))
+            self.load_extra_state(meta, tensors)
+            self.state = type(self.state).from_dict(meta)
+            if self.dist.is_main:
+                self.metrics.truncate(int(meta["metrics_lines"]))
+            self.set_rng_state(from_json_and_tensors(meta["rng"], tensors))
+            self.dist.restore_rng(from_json_and_tensors(meta.get("rank_rng"), tensors), self.cfg.seed, self.state.step)
+            saved_world = int(meta.get("world_size", 1))
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{self.out}: trainer state does not fit this run ({type(e).__name__}: {e})") from None
+        if saved_world != self.dist.world_size:
+            self.echo(f"resuming a {saved_world}-process run on {self.dist.world_size}: same global batch and data "
+                      f"order; dropout masks (if any) differ from an uninterrupted run")
+
+
+# ---- starting and resuming ---------------------------------------------------------------
+
+def refuse_existing_run(out: Path, dist: Distributed) -> None:
+    """A new run never overwrites a resumable one; rank 0's disk decides for all ranks."""
+    if dist.from_main(lambda: has_trainer_state(out)):
+        raise existing_run_error(out)
+
+
+def resumed_settings(out: Path, extra: dict[str, Any], from_dict: Callable[[dict[str, Any]], C],
+                     overrides: dict[str, Any] | None) -> C:
+    """The training settings a run directory was started with, and the overrides of the resume."""
+    if "train" not in extra:
+        raise CheckpointError(f"{out / 'config.json'}: has no training settings to resume with")
+    return from_dict({**extra["train"], **(overrides or {})})
+
+
+def read_run(out: Path, dist: Distributed, read_checkpoint: Callable[[Path], Any], overrides: dict[str, Any] | None,
+             allowed: set[str]) -> tuple[Any, dict, dict]:
+    """The last checkpoint of ``out`` and its trainer state, read by rank 0 and sent to all, once
+    the overrides are known to be ones a resume may change."""
+    check_resume_overrides(overrides, allowed)
+    return dist.from_main(lambda: (read_checkpoint(out), *load_trainer_state(out)))
+
+
+def absolute_data(cfg: Any) -> Any:
+    """A data path made absolute, so that a resume finds it from any directory."""
+    return replace(cfg, data=str(Path(cfg.data).resolve())) if Path(cfg.data).exists() else cfg
+
+
+def resolve_dist(dist: Distributed | None, device: str | None) -> Distributed:
+    """The command's Distributed, or (library use) this process's."""
+    return dist if dist is not None else distributed.current(device)
+
+
+# ---- Ctrl-C and the progress bar ---------------------------------------------------------
+
+@contextmanager
+def interruptible(run: Any) -> Iterator[None]:
+    """First Ctrl-C: finish the current update, save, stop. Second: stop at once.
+
+    ``run``: anything with ``interrupted`` (set here, read by its loop) and ``dist``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if run.interrupted and not run.dist.enabled:  # torchrun forwards each Ctrl-C again: no 2nd press
+            raise KeyboardInterrupt
+        run.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _Bar:
+    """A tqdm bar for one epoch; its postfix (the task's) shows a smoothed training loss."""
+
+    def __init__(self, run: Run):
+        self.run, self.bar, self.avg = run, None, None
+        if run.progress:
+            from tqdm import tqdm
+
+            total, done = run.bar_position()
+            self.bar = tqdm(total=total, initial=done, file=sys.stderr, dynamic_ncols=True, leave=False,
+                            desc=f"epoch {run.state.epoch + 1}/{run.cfg.epochs}", unit=run.progress_unit)
+
+    def update(self, loss: float | None, advance: int) -> None:
+        if self.bar is None:
+            return
+        if loss is not None:
+            self.avg = loss if self.avg is None else 0.95 * self.avg + 0.05 * loss
+        self.bar.update(advance)
+        if self.run.state.step % self.run.progress_every == 0 and self.avg is not None:
+            self.bar.set_postfix_str(self.run.progress_text(self.avg), refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def _progress_bar(run: Run) -> Iterator[_Bar]:
+    bar = _Bar(run)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
