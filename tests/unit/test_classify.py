@@ -111,6 +111,15 @@ def test_multiclass_with_max_pooling_and_bidirectional(tmp_path):
     assert result.errors["train_err"] < 0.1
 
 
+def test_max_steps_stops_mid_epoch_and_a_resume_with_more_goes_on(tmp_path):
+    data = synthetic_csv(tmp_path / "d.csv", n=120)  # 96 training examples: 6 batches an epoch
+    first = train_classifier(tiny_cfg(data, epochs=3, max_steps=8), TINY_MODEL, tmp_path / "run")
+    assert (first.stopped, first.steps, first.epoch) == ("max_steps", 8, 1)
+    assert len(first.history) == 2  # the end of epoch 1, and the final validation at step 8
+    more = resume_classifier(tmp_path / "run", {"max_steps": 11})
+    assert (more.stopped, more.steps) == ("max_steps", 11)
+
+
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     data = synthetic_csv(tmp_path / "d.csv", n=120)
     cfg = tiny_cfg(data, epochs=3, optimizer="adadelta", lr=None, output_l2=0.01)
