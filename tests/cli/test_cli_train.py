@@ -1,5 +1,6 @@
 """`unroll train`, `unroll eval`, `unroll demo` end to end on a tiny corpus: exit codes, files
-written, one-line errors for bad input (exit 2), Ctrl-C (exit 130) and resume."""
+written, one-line errors for bad input (exit 2), Ctrl-C (exit 130), SIGTERM / SIGUSR1 (128 + the
+signal), --out that holds other files, and resume."""
 
 from __future__ import annotations
 
@@ -93,6 +94,54 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(tmp_path, corpus, cap
         assert np.array_equal(resumed[name], value), name
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_sigterm_and_sigusr1_save_and_exit_with_128_plus_the_signal(tmp_path, corpus, capsys, monkeypatch, signum):
+    step = lm_module.LanguageModelRun.step
+
+    def preempted_at_step_3(self, x, y):
+        if self.state.step == 3:
+            os.kill(os.getpid(), signum)  # what a scheduler or container stop sends
+        return step(self, x, y)
+
+    monkeypatch.setattr(lm_module.LanguageModelRun, "step", preempted_at_step_3)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--out", str(out)]) == 128 + signum
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and signal.Signals(signum).name in err[0] and "--resume" in err[0]
+    assert json.loads((out / "trainer_state.json").read_text())["step"] == 4
+    monkeypatch.setattr(lm_module.LanguageModelRun, "step", step)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_out_holding_a_users_files_is_refused_and_left_as_it_was(tmp_path, corpus, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "config.json").write_text('{"mine": true}')
+    (out / "notes.txt").write_text("my notes")
+    before = _tree(out)
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "1", "--out", str(out)]) == 2
+    err = one_error_line(capsys)
+    assert "not empty" in err and "config.json" in err and "notes.txt" in err and "--overwrite" in err
+    assert _tree(out) == before
+
+
+def test_overwrite_replaces_only_what_a_run_writes(tmp_path, corpus, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    (out / "notes.txt").write_text("my notes")
+    assert main(args) == 2
+    assert "already holds a training run" in one_error_line(capsys)
+    assert main([*args, "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "my notes" and (out / "trainer_state.json").is_file()
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1]  # a fresh log, not the first run's
+
+
 def test_demo_runs_briefly_and_prints_samples(tmp_path, corpus, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--seconds", "2", "--data", str(corpus), "--out", str(out), "--samples", "1", "--length", "40"]) == 0
@@ -105,8 +154,9 @@ def test_demo_falls_back_to_the_standard_library_source(monkeypatch, tmp_path):
     from unroll.cli import demo
 
     monkeypatch.setenv("UNROLL_DATA_DIR", str(tmp_path / "empty"))
-    source, what, prime = demo._choose_text(None, tmp_path / "demo")
+    source, what, prime = demo._choose_text(None)
     assert "standard library" in what and prime == "def "
+    assert Path(source).parent.parent == Path(os.environ["UNROLL_CACHE_DIR"])  # not in the run directory
     text = Path(source).read_text(encoding="utf-8")
     assert len(text) == demo.STDLIB_CHARS and "def " in text
 

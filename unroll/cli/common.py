@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +40,8 @@ def add_run_flags(p: argparse.ArgumentParser, presets: Iterable[str], budget_des
                    "prints them); flags given with it override")
     p.add_argument("--show-config", action="store_true", help="print the resolved settings as JSON and exit")
     p.add_argument("--out", metavar="DIR", help=out_help)
+    p.add_argument("--overwrite", action="store_true", help="--out may hold files: replace those a run writes "
+                   "(checkpoint, trainer state, metrics, curve, best/) and leave the others")
     p.add_argument("--resume", metavar="DIR", help=resume_help)
     p.add_argument("--time-budget", dest=budget_dest, type=parse_duration, metavar="TIME",
                    default=argparse.SUPPRESS, help=budget_help)
@@ -182,9 +185,9 @@ class TrainingCommand:
                     return 0
                 if not args.out:
                     raise UnrollError("--out DIR is required: where to write the checkpoint, metrics and plot")
-                result = self.start(args, model, cfg, args.out, **run)
+                result = self.start(args, model, cfg, args.out, overwrite=args.overwrite, **run)
             if not dist.is_main:  # rank 0 reports for all
-                return 130 if result.stopped == "interrupted" else 0
+                return 128 + (result.signal or signal.SIGINT) if result.stopped == "interrupted" else 0
             if result.stopped == "interrupted":
                 return report_interrupted(result, self.command)
             print(f"stopped: {result.stopped} after {result.steps} updates, {result.epoch} epochs, "
@@ -204,9 +207,12 @@ def progress_echo(quiet: bool) -> Callable[[str], None] | None:
 
 
 def report_interrupted(result: Any, command: str) -> int:
-    """An interrupted run says how to continue it; its exit code is 130, as for any Ctrl-C."""
-    print(f"unroll: interrupted; checkpoint saved, continue with: {command} --resume {result.out}", file=sys.stderr)
-    return 130
+    """An interrupted run says how to continue it. Its exit code is the shell's for a process
+    stopped by that signal, 128 + its number: 130 for Ctrl-C, 143 for SIGTERM, 138 for SIGUSR1."""
+    name = signal.Signals(result.signal or signal.SIGINT).name
+    print(f"unroll: stopped by {name}; checkpoint saved, continue with: {command} --resume {result.out}",
+          file=sys.stderr)
+    return 128 + (result.signal or signal.SIGINT)
 
 
 def run_directory(directory: str | Path, last: bool = False) -> Path:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.samples < 0 or args.length < 1:
         raise UnrollError("--seconds and --length must be positive and --samples not negative")
     out = Path(args.out) if args.out else _free_dir(Path("runs") / "demo")
-    source, what, prime = _choose_text(args.data, out)
+    source, what, prime = _choose_text(args.data)
     preset = PRESETS["char-cpu"]
     cfg = replace(preset.train, data=source, level="char", time_budget=args.seconds, epochs=1000)
     print(f"unroll demo: training a {preset.model['hidden_size']}-unit character LSTM for {args.seconds:g}s "
@@ -71,15 +71,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _choose_text(data: str | None, out: Path) -> tuple[str, str, str]:
-    """(source for load_corpus, a description, a prime for the samples)."""
+def _choose_text(data: str | None) -> tuple[str, str, str]:
+    """(source for load_corpus, a description, a prime for the samples). The standard library's
+    text goes into the download cache: the run directory holds only what the run writes."""
     from unroll.data import get_dataset, locate
+    from unroll.data.download import cache_dir
 
     if data:
         return data, data, ""
     if locate(get_dataset("tinyshakespeare")) is not None:
         return "tinyshakespeare", "Tiny Shakespeare", "ROMEO:"
-    path = out / "stdlib.txt"
+    path = cache_dir() / "demo" / "stdlib.txt"
     if not path.is_file():
         from unroll.io import atomic_write_text
 

@@ -47,8 +47,8 @@ from unroll.train.run import (
     RunResult,
     RunState,
     absolute_data,
+    claim_out_dir,
     read_run,
-    refuse_existing_run,
     resolve_dist,
     resumed_settings,
 )
@@ -93,15 +93,17 @@ def train_classifier(
     dist: Distributed | None = None,
     progress: bool = False,
     echo: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> ClassifyResult:
     """Train a new classifier into the run directory ``out``.
 
     ``model``: :class:`ClassifierConfig` fields except vocab_size / num_classes (from the data).
     ``init_from``: a language-model checkpoint whose vocabulary, tokenization, embedding and
-    recurrent weights the classifier starts from (its cell and sizes are taken too).
+    recurrent weights the classifier starts from (its cell and sizes are taken too). ``out`` must
+    be new or empty; ``overwrite`` replaces the files a run writes there.
     """
     out, dist = Path(out), resolve_dist(dist, device)
-    refuse_existing_run(out, dist)
+    claim_out_dir(out, dist, overwrite)
     settings = dict(model or {})
     lm = spec = vocab = None
     if init_from is not None:

@@ -44,9 +44,9 @@ from unroll.train.run import (
     RunResult,
     RunState,
     absolute_data,
+    claim_out_dir,
     hms,
     read_run,
-    refuse_existing_run,
     resolve_dist,
     resumed_settings,
 )
@@ -91,16 +91,18 @@ def train(
     dist: Distributed | None = None,
     progress: bool = False,
     echo: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train a new model into the run directory ``out``.
 
     ``model`` is a :class:`ModelConfig` or its fields without ``vocab_size`` (taken from the
     corpus). ``corpus`` defaults to ``load_corpus(cfg.data, ...)``. ``echo`` receives one line
-    per evaluation; ``progress`` shows a progress bar on stderr. ``dist``: the command's
-    :class:`Distributed` (by default this process's, on ``device``).
+    per evaluation; ``progress`` shows a progress bar on stderr (a terminal). ``dist``: the
+    command's :class:`Distributed` (by default this process's, on ``device``). ``out`` must be
+    new or empty; ``overwrite`` replaces the files a run writes there (see :func:`claim_out_dir`).
     """
     out, dist = Path(out), resolve_dist(dist, device)
-    refuse_existing_run(out, dist)
+    claim_out_dir(out, dist, overwrite)
     if corpus is None:
         cfg, corpus = _load_corpus(cfg, dist)
     if not isinstance(model, ModelConfig):

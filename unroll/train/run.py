@@ -23,19 +23,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-from unroll.errors import CheckpointError
+from unroll.errors import CheckpointError, UnrollError
 from unroll.models.device import resolve_precision
 from unroll.train import distributed
 from unroll.train.distributed import Distributed
 from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
 from unroll.train.state import (
+    STATE_JSON,
+    STATE_TENSORS,
     check_resume_overrides,
     existing_run_error,
     from_json_and_tensors,
@@ -59,6 +61,7 @@ class RunResult:
     epoch: int
     steps: int
     elapsed: float  # seconds of training wall time, evaluations included, over all resumes
+    signal: int = field(default=0, kw_only=True)  # the signal that interrupted the run, if one did
 
     @property
     def best_dir(self) -> Path:
@@ -120,14 +123,14 @@ class Run:
     def __init__(self, cfg: Any, out: Path, dist: Distributed, progress: bool, echo: Callable[[str], None] | None):
         self.cfg, self.out, self.dist = cfg, Path(out), dist
         self.device = dist.device
-        self.progress = progress and dist.is_main
+        self.progress = progress and dist.is_main and sys.stderr.isatty()  # a bar in a log file is noise
         self.echo = (echo if dist.is_main else None) or (lambda line: None)
         self.precision = resolve_precision(cfg.precision, self.device)  # "auto" -> bf16 where native, else fp32
         if cfg.precision == "auto":
             self.echo(f"precision: {self.precision} (auto, {self.device.type})")
         seed_everything(cfg.seed)
         self.metrics = MetricsLog(self.out / METRICS)
-        self.interrupted = False
+        self.interrupted = 0  # the signal that asked the run to stop (SIGINT, SIGTERM, SIGUSR1), once one did
         self._session_start = 0.0
         self._plotted = -math.inf  # when the learning curve was last drawn
 
@@ -236,7 +239,9 @@ class Run:
         with interruptible(self):
             stopped = self._loop()
             self.finish(stopped)
-        return self.result(stopped)
+        result = self.result(stopped)
+        result.signal = int(self.interrupted) if stopped == "interrupted" else 0
+        return result
 
     def on_start(self) -> None:
         pass
@@ -329,10 +334,46 @@ class Run:
 
 # ---- starting and resuming ---------------------------------------------------------------
 
-def refuse_existing_run(out: Path, dist: Distributed) -> None:
-    """A new run never overwrites a resumable one; rank 0's disk decides for all ranks."""
-    if dist.from_main(lambda: has_trainer_state(out)):
-        raise existing_run_error(out)
+# What a run writes into its directory; ``--overwrite`` removes these and nothing else.
+RUN_FILES = ("model.safetensors", "config.json", "vocab.json", STATE_JSON, STATE_TENSORS, METRICS, CURVE)
+
+
+def claim_out_dir(out: Path, dist: Distributed, overwrite: bool = False) -> None:
+    """A new run writes only into a new or empty directory, never over a user's files.
+
+    A directory holding a resumable run is refused (continue it with ``--resume``), and so is one
+    holding anything else; ``overwrite`` removes the files a run writes (and ``best/``) and leaves
+    all others. Rank 0's disk decides for all ranks.
+    """
+    def prepare() -> str | None:
+        if not out.exists():
+            return None
+        if not out.is_dir():
+            return f"--out {out} is a file, not a directory; choose another --out"
+        if overwrite:
+            _remove_run_files(out)
+            return None
+        if has_trainer_state(out):
+            return str(existing_run_error(out))
+        found = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
+        if found:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            return (f"--out {out} is not empty ({shown}); choose a new or empty directory, "
+                    f"or --overwrite to replace the files a run writes")
+        return None
+
+    problem = dist.from_main(prepare)
+    if problem:
+        raise UnrollError(problem)
+
+
+def _remove_run_files(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    best = out / BEST
+    if best.is_dir():
+        for name in RUN_FILES:
+            (best / name).unlink(missing_ok=True)
 
 
 def resumed_settings(out: Path, extra: dict[str, Any], from_dict: Callable[[dict[str, Any]], C],
@@ -363,25 +404,32 @@ def resolve_dist(dist: Distributed | None, device: str | None) -> Distributed:
 
 # ---- Ctrl-C and the progress bar ---------------------------------------------------------
 
+# Signals that ask a run to save and stop: Ctrl-C, a scheduler's or container's stop, and the
+# usual cluster warning before preemption (SIGUSR1). A process stopped by one exits with 128 + its number.
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
+
+
 @contextmanager
 def interruptible(run: Any) -> Iterator[None]:
-    """First Ctrl-C: finish the current update, save, stop. Second: stop at once.
+    """The first stop signal: finish the current update, save, stop. A second Ctrl-C: stop at once.
 
-    ``run``: anything with ``interrupted`` (set here, read by its loop) and ``dist``."""
+    ``run``: anything with ``interrupted`` (set here to the signal's number, read by its loop) and ``dist``."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if run.interrupted and not run.dist.enabled:  # torchrun forwards each Ctrl-C again: no 2nd press
+        # torchrun forwards each Ctrl-C again, so under it a second one is not a second press
+        if run.interrupted and signum == signal.SIGINT and not run.dist.enabled:
             raise KeyboardInterrupt
-        run.interrupted = True
+        run.interrupted = run.interrupted or signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, old in previous.items():
+            signal.signal(s, old)
 
 
 class _Bar:
