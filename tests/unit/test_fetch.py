@@ -76,16 +76,20 @@ def test_download_checksum_mismatch_keeps_nothing(env):
     assert not (env / "cache" / "fake" / "corpus.txt").exists()
 
 
-def test_corrupt_cache_file_is_removed_then_downloaded_again(env):
+def test_a_mismatching_cache_file_is_moved_aside_then_downloaded_again(env):
     ds = make_dataset((env / "corpus.txt").as_uri())
     cached = env / "cache" / "fake" / "corpus.txt"
     cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"truncated")
-    with pytest.raises(DataError, match="removed it from the cache"):
+    cached.write_bytes(b"my own edit")
+    with pytest.raises(DataError, match="moved it aside to corpus.txt.mismatch"):
         fetch(ds, progress=False)
-    assert not cached.exists()
+    assert not cached.exists() and (cached.parent / "corpus.txt.mismatch").read_bytes() == b"my own edit"
     fetch(ds, progress=False)
     assert cached.read_bytes() == TEXT
+    cached.write_bytes(b"edited again")  # a second mismatch never overwrites the first one set aside
+    with pytest.raises(DataError, match="corpus.txt.mismatch.1"):
+        fetch(ds, progress=False)
+    assert (cached.parent / "corpus.txt.mismatch").read_bytes() == b"my own edit"
 
 
 def test_offline_without_mirror_says_how_to_use_a_local_copy(env, monkeypatch):
@@ -121,4 +125,11 @@ def test_every_address_failing_names_each_and_writes_nothing(env):
     message = str(e.value)
     assert f"cannot download {missing}" in message and f"{changed}: checksum mismatch" in message
     assert message.count("UNROLL_DATA_DIR") == 1 and "\n" not in message
+    assert not (env / "cache" / "fake" / "corpus.txt").exists()
+
+
+def test_a_download_larger_than_any_dataset_is_refused(env, monkeypatch):
+    monkeypatch.setattr(download_module, "MAX_DOWNLOAD", 10)
+    with pytest.raises(DataError, match="more than any registered dataset"):
+        fetch(make_dataset((env / "corpus.txt").as_uri()), progress=False)
     assert not (env / "cache" / "fake" / "corpus.txt").exists()

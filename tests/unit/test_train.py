@@ -72,6 +72,19 @@ def test_resume_is_bit_identical(tmp_path, corpus_file):
     assert kinds.count("final") == 2 and kinds[-1] in ("final", "test")
 
 
+def test_a_torn_last_metrics_line_does_not_stop_a_resume(tmp_path, corpus_file):
+    cfg = tiny_cfg(corpus_file, max_steps=10, eval_every=5)
+    train(cfg, TINY_MODEL, tmp_path / "run")
+    log = tmp_path / "run" / "metrics.jsonl"
+    complete = log.read_text()
+    log.write_text(complete + '{"kind": "steps", "epo')  # the process died while appending a record
+    assert resume(tmp_path / "run", {"max_steps": 15}).steps == 15
+    assert log.read_text().startswith(complete) and '"epo\n' not in log.read_text()
+    log.write_text("not json\n" + complete)
+    with pytest.raises(CheckpointError, match="line 1 is not a JSON record"):
+        resume(tmp_path / "run", {"max_steps": 20})
+
+
 def test_resume_with_a_windowed_qrnn_is_bit_identical(tmp_path, corpus_file):
     """The qrnn's carried state is a tuple (c, past inputs) with a first-layer window: it is saved
     and restored with the rest. Tied across sizes (E 8, H 12), as ptb-cpu-60min-fp32: the

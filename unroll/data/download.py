@@ -27,6 +27,11 @@ from unroll.errors import DataError
 from unroll.io import atomic_write_bytes
 
 
+# The largest download accepted: the biggest registered archive (IMDB, ~84 MB) with room to spare,
+# so a wrong address cannot fill memory.
+MAX_DOWNLOAD = 512 * 1024 * 1024
+
+
 def data_dir() -> Path | None:
     """The local mirror, if ``UNROLL_DATA_DIR`` is set."""
     d = os.environ.get("UNROLL_DATA_DIR")
@@ -83,12 +88,22 @@ def _verify_all(folder: Path, files: dict[str, str], in_cache: bool) -> None:
             )
         got = sha256_file(path)
         if got != expected:
-            if in_cache:
-                path.unlink()
-                what = "removed it from the cache; run the command again to download it again"
+            if in_cache:  # maybe a file the user placed there: moved aside, never deleted
+                aside = _free_name(path.with_name(path.name + ".mismatch"))
+                path.rename(aside)
+                what = f"moved it aside to {aside.name}; run the command again to download it again"
             else:
                 what = "replace this copy in the mirror (UNROLL_DATA_DIR)"
             raise DataError(f"{path}: checksum mismatch (sha256 expected {expected}, got {got}); {what}")
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path.1``, ``path.2`` ... the first that does not exist."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
 
 
 def _download(ds: Dataset, folder: Path, progress: bool) -> None:
@@ -159,9 +174,15 @@ def download(url: str, desc: str = "", progress: bool = True) -> bytes:
     try:
         with urlopen(url, timeout=60) as r:
             total = int(r.headers.get("Content-Length") or 0) or None
-            chunks = []
+            if total is not None and total > MAX_DOWNLOAD:
+                raise DataError(f"{url}: {total:,} bytes, more than any registered dataset ({MAX_DOWNLOAD:,}); not downloaded")
+            chunks, size = [], 0
             with tqdm(total=total, unit="B", unit_scale=True, desc=desc or url, disable=None if progress else True) as bar:
                 for chunk in iter(lambda: r.read(1 << 16), b""):
+                    size += len(chunk)
+                    if size > MAX_DOWNLOAD:
+                        raise DataError(f"{url}: more than {MAX_DOWNLOAD:,} bytes, more than any registered dataset; "
+                                        f"download stopped")
                     chunks.append(chunk)
                     bar.update(len(chunk))
     except OSError as e:  # URLError, HTTPError, timeouts and resets are all OSErrors

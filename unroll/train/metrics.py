@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from unroll.errors import CheckpointError
 from unroll.io import atomic_write_bytes, atomic_write_text
 
 METRICS = "metrics.jsonl"
@@ -35,7 +36,26 @@ class MetricsLog:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The records of a metrics log. A last line cut short (the process died while appending it)
+    is left out: the checkpoint it would belong to was never written. Any other bad line is a
+    one-line CheckpointError."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    torn = lines.pop()  # "" when the file ends with a newline, as every complete record does
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise CheckpointError(f"{path}: line {number} is not a JSON record; fix or remove it") from None
+    if torn.strip():
+        try:
+            records.append(json.loads(torn))  # a complete record written without its newline
+        except json.JSONDecodeError:
+            pass
+    return records
 
 
 # The y axis of each metric (label, scale) and the x axis of each record field a curve can follow.
