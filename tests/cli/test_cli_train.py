@@ -142,6 +142,24 @@ def test_overwrite_replaces_only_what_a_run_writes(tmp_path, corpus, capsys):
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1]  # a fresh log, not the first run's
 
 
+def test_resume_if_exists_lets_one_command_line_start_and_continue_a_run(tmp_path, corpus, capsys):
+    """What a torchrun restart or a requeued job does: the same command again, with more steps."""
+    out, whole = tmp_path / "run", tmp_path / "whole"
+    args = ["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--resume-if-exists"]
+    assert main([*args, "--max-steps", "6", "--out", str(out)]) == 0
+    assert main([*args, "--max-steps", "12", "--out", str(out)]) == 0
+    assert json.loads((out / "trainer_state.json").read_text())["step"] == 12
+    assert main([*args, "--max-steps", "12", "--out", str(whole)]) == 0
+    resumed, straight = load_file(out / "model.safetensors"), load_file(whole / "model.safetensors")
+    for name, value in straight.items():
+        assert np.array_equal(resumed[name], value), name
+    capsys.readouterr()
+    assert main([*args, "--max-steps", "12", "--hidden-size", "20", "--out", str(out)]) == 2
+    assert "other model settings" in one_error_line(capsys)
+    assert main([*args, "--max-steps", "12", "--lr", "0.5", "--out", str(out)]) == 2
+    assert "lr cannot change when resuming" in one_error_line(capsys)
+
+
 def test_demo_runs_briefly_and_prints_samples(tmp_path, corpus, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--seconds", "2", "--data", str(corpus), "--out", str(out), "--samples", "1", "--length", "40"]) == 0

@@ -42,6 +42,8 @@ def add_run_flags(p: argparse.ArgumentParser, presets: Iterable[str], budget_des
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--overwrite", action="store_true", help="--out may hold files: replace those a run writes "
                    "(checkpoint, trainer state, metrics, curve, best/) and leave the others")
+    p.add_argument("--resume-if-exists", action="store_true", help="if --out holds a run, continue it: the same "
+                   "command line starts a run and resumes it (torchrun --max-restarts, requeued jobs)")
     p.add_argument("--resume", metavar="DIR", help=resume_help)
     p.add_argument("--time-budget", dest=budget_dest, type=parse_duration, metavar="TIME",
                    default=argparse.SUPPRESS, help=budget_help)
@@ -185,7 +187,8 @@ class TrainingCommand:
                     return 0
                 if not args.out:
                     raise UnrollError("--out DIR is required: where to write the checkpoint, metrics and plot")
-                result = self.start(args, model, cfg, args.out, overwrite=args.overwrite, **run)
+                result = self.start(args, model, cfg, args.out, overwrite=args.overwrite,
+                                    resume_if_exists=args.resume_if_exists, **run)
             if not dist.is_main:  # rank 0 reports for all
                 return 128 + (result.signal or signal.SIGINT) if result.stopped == "interrupted" else 0
             if result.stopped == "interrupted":

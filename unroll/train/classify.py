@@ -51,6 +51,7 @@ from unroll.train.run import (
     read_run,
     resolve_dist,
     resumed_settings,
+    settings_to_resume_with,
 )
 
 # What a resumed run may change: how long it goes on and how it is watched.
@@ -94,15 +95,20 @@ def train_classifier(
     progress: bool = False,
     echo: Callable[[str], None] | None = None,
     overwrite: bool = False,
+    resume_if_exists: bool = False,
 ) -> ClassifyResult:
     """Train a new classifier into the run directory ``out``.
 
     ``model``: :class:`ClassifierConfig` fields except vocab_size / num_classes (from the data).
     ``init_from``: a language-model checkpoint whose vocabulary, tokenization, embedding and
     recurrent weights the classifier starts from (its cell and sizes are taken too). ``out`` must
-    be new or empty; ``overwrite`` replaces the files a run writes there.
+    be new or empty; ``overwrite`` replaces the files a run writes there; ``resume_if_exists``: when
+    ``out`` holds a run, continue it instead.
     """
     out, dist = Path(out), resolve_dist(dist, device)
+    changed = settings_to_resume_with(out, dist, cfg, model, read_classifier) if resume_if_exists else None
+    if changed is not None:
+        return resume_classifier(out, changed, dist=dist, progress=progress, echo=echo)
     claim_out_dir(out, dist, overwrite)
     settings = dict(model or {})
     lm = spec = vocab = None

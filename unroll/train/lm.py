@@ -49,6 +49,7 @@ from unroll.train.run import (
     read_run,
     resolve_dist,
     resumed_settings,
+    settings_to_resume_with,
 )
 from unroll.train.schedule import Schedule
 from unroll.train.state import from_json_and_tensors, to_json_and_tensors
@@ -92,6 +93,7 @@ def train(
     progress: bool = False,
     echo: Callable[[str], None] | None = None,
     overwrite: bool = False,
+    resume_if_exists: bool = False,
 ) -> TrainResult:
     """Train a new model into the run directory ``out``.
 
@@ -100,8 +102,12 @@ def train(
     per evaluation; ``progress`` shows a progress bar on stderr (a terminal). ``dist``: the
     command's :class:`Distributed` (by default this process's, on ``device``). ``out`` must be
     new or empty; ``overwrite`` replaces the files a run writes there (see :func:`claim_out_dir`).
+    ``resume_if_exists``: when ``out`` holds a run, continue it instead (see :func:`settings_to_resume_with`).
     """
     out, dist = Path(out), resolve_dist(dist, device)
+    changed = settings_to_resume_with(out, dist, cfg, model, load_checkpoint) if resume_if_exists else None
+    if changed is not None:
+        return resume(out, changed, dist=dist, progress=progress, echo=echo)
     claim_out_dir(out, dist, overwrite)
     if corpus is None:
         cfg, corpus = _load_corpus(cfg, dist)

@@ -15,6 +15,7 @@ dataclass, the optimizer, every random number generator and the task's extra ten
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import signal
@@ -374,6 +375,29 @@ def _remove_run_files(out: Path) -> None:
     if best.is_dir():
         for name in RUN_FILES:
             (best / name).unlink(missing_ok=True)
+
+
+def settings_to_resume_with(out: Path, dist: Distributed, cfg: Any, model: Any,
+                            read_checkpoint: Callable[[Path], Any]) -> dict[str, Any] | None:
+    """For ``resume_if_exists``: None when ``out`` holds no run yet; else the settings of ``cfg``
+    that differ from those the run was started with (the resume refuses any that shaped it).
+
+    So one command line both starts a run and, run again (a torchrun restart, a requeued job),
+    continues it. The model settings must be the ones the run was started with.
+    """
+    if not dist.from_main(lambda: has_trainer_state(out)):
+        return None
+    ckpt = dist.from_main(lambda: read_checkpoint(out))
+    stored_model = ckpt.model.to_dict()
+    given = model.to_dict() if hasattr(model, "to_dict") else dict(model or {})
+    clash = [f"{k} {stored_model[k]!r}, not {v!r}" for k, v in given.items() if k in stored_model
+             and k != "vocab_size" and v is not None and v != stored_model[k]]
+    if clash:
+        raise UnrollError(f"{out} holds a run with other model settings ({'; '.join(clash)}); "
+                          f"use another --out, or --resume {out} to continue it as it is")
+    new = json.loads(json.dumps(absolute_data(cfg).to_dict()))
+    stored = ckpt.extra.get("train", {})
+    return {k: v for k, v in new.items() if stored.get(k) != v}
 
 
 def resumed_settings(out: Path, extra: dict[str, Any], from_dict: Callable[[dict[str, Any]], C],
