@@ -160,6 +160,31 @@ def test_resume_if_exists_lets_one_command_line_start_and_continue_a_run(tmp_pat
     assert "lr cannot change when resuming" in one_error_line(capsys)
 
 
+def test_a_log_file_gets_no_progress_bar(tmp_path, corpus):
+    import subprocess
+    import sys
+
+    log = tmp_path / "log"
+    args = [sys.executable, "-m", "unroll", "train", "--data", str(corpus), "--level", "char",
+            *[a for a in TINY if a != "--quiet"], "--epochs", "2", "--out", str(tmp_path / "run")]
+    with open(log, "wb") as f:
+        assert subprocess.run(args, stdout=f, stderr=subprocess.STDOUT).returncode == 0
+    text = log.read_text()
+    assert "\r" not in text and "epoch 1" in text and "valid loss" in text
+    assert len(text.splitlines()) < 20  # the evaluation lines and the summary, not one line per update
+
+
+def test_off_a_terminal_progress_is_a_plain_line_now_and_then(tmp_path, corpus, capsys, monkeypatch):
+    from unroll.train import run as run_module
+
+    monkeypatch.setattr(run_module, "PLAIN_PROGRESS_EVERY", 0.0)  # every update, to see the line
+    args = ["train", "--data", str(corpus), "--level", "char", *[a for a in TINY if a != "--quiet"],
+            "--epochs", "1", "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " steps | " in line]
+    assert lines and lines[0].startswith("epoch 1/1 | 1/") and "tok/s" in lines[0]
+
+
 def test_demo_runs_briefly_and_prints_samples(tmp_path, corpus, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--seconds", "2", "--data", str(corpus), "--out", str(out), "--samples", "1", "--length", "40"]) == 0

@@ -4,6 +4,7 @@ atomic and verified trainer state. Tiny corpora and models: each test takes abou
 from __future__ import annotations
 
 import copy
+import logging
 import json
 import math
 from dataclasses import replace
@@ -70,6 +71,13 @@ def test_resume_is_bit_identical(tmp_path, corpus_file):
     # the metrics log of the resumed run holds the interrupted run's records, then its own
     kinds = [json.loads(line)["kind"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert kinds.count("final") == 2 and kinds[-1] in ("final", "test")
+
+
+def test_without_echo_the_messages_go_to_the_unroll_logger(tmp_path, corpus_file, caplog):
+    with caplog.at_level(logging.INFO, logger="unroll"):
+        train(tiny_cfg(corpus_file, max_steps=4), TINY_MODEL, tmp_path / "run")
+    lines = [r.getMessage() for r in caplog.records if r.name == "unroll"]
+    assert any("valid loss" in line for line in lines)
 
 
 def test_a_torn_last_metrics_line_does_not_stop_a_resume(tmp_path, corpus_file):

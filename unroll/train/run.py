@@ -16,6 +16,7 @@ dataclass, the optimizer, every random number generator and the task's extra ten
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import signal
@@ -48,7 +49,9 @@ from unroll.train.state import (
     to_json_and_tensors,
 )
 
+LOG = logging.getLogger("unroll")
 BEST = "best"
+PLAIN_PROGRESS_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal
 PLOT_EVERY = 60.0  # seconds between redraws of the learning curve at evaluations (drawing takes a moment)
 C = TypeVar("C")
 
@@ -124,8 +127,11 @@ class Run:
     def __init__(self, cfg: Any, out: Path, dist: Distributed, progress: bool, echo: Callable[[str], None] | None):
         self.cfg, self.out, self.dist = cfg, Path(out), dist
         self.device = dist.device
-        self.progress = progress and dist.is_main and sys.stderr.isatty()  # a bar in a log file is noise
-        self.echo = (echo if dist.is_main else None) or (lambda line: None)
+        # A bar on a terminal; elsewhere (a log file) a plain line every PLAIN_PROGRESS_EVERY seconds.
+        self.progress = progress and dist.is_main
+        self.progress_bar = self.progress and sys.stderr.isatty()
+        # The run's messages: to ``echo`` (the CLI prints them), else to the "unroll" logger.
+        self.echo = (echo or LOG.info) if dist.is_main else (lambda line: None)
         self.precision = resolve_precision(cfg.precision, self.device)  # "auto" -> bf16 where native, else fp32
         if cfg.precision == "auto":
             self.echo(f"precision: {self.precision} (auto, {self.device.type})")
@@ -457,25 +463,36 @@ def interruptible(run: Any) -> Iterator[None]:
 
 
 class _Bar:
-    """A tqdm bar for one epoch; its postfix (the task's) shows a smoothed training loss."""
+    """Progress through one epoch: a tqdm bar on a terminal, else a plain line every
+    PLAIN_PROGRESS_EVERY seconds; the task's text shows a smoothed training loss."""
 
     def __init__(self, run: Run):
         self.run, self.bar, self.avg = run, None, None
-        if run.progress:
+        self.total, self.done = run.bar_position() if run.progress else (0, 0)
+        self.last_line = time.perf_counter()
+        if run.progress_bar:
             from tqdm import tqdm
 
-            total, done = run.bar_position()
-            self.bar = tqdm(total=total, initial=done, file=sys.stderr, dynamic_ncols=True, leave=False,
-                            desc=f"epoch {run.state.epoch + 1}/{run.cfg.epochs}", unit=run.progress_unit)
+            self.bar = tqdm(total=self.total, initial=self.done, file=sys.stderr, dynamic_ncols=True, leave=False,
+                            desc=self._epoch(), unit=run.progress_unit)
+
+    def _epoch(self) -> str:
+        return f"epoch {self.run.state.epoch + 1}/{self.run.cfg.epochs}"
 
     def update(self, loss: float | None, advance: int) -> None:
-        if self.bar is None:
+        if not self.run.progress:
             return
         if loss is not None:
             self.avg = loss if self.avg is None else 0.95 * self.avg + 0.05 * loss
-        self.bar.update(advance)
-        if self.run.state.step % self.run.progress_every == 0 and self.avg is not None:
-            self.bar.set_postfix_str(self.run.progress_text(self.avg), refresh=False)
+        self.done += advance
+        if self.bar is not None:
+            self.bar.update(advance)
+            if self.run.state.step % self.run.progress_every == 0 and self.avg is not None:
+                self.bar.set_postfix_str(self.run.progress_text(self.avg), refresh=False)
+        elif self.avg is not None and time.perf_counter() - self.last_line >= PLAIN_PROGRESS_EVERY:
+            self.last_line = time.perf_counter()
+            self.run.echo(f"{self._epoch()} | {min(self.done, self.total)}/{self.total} {self.run.progress_unit}s | "
+                          f"{self.run.progress_text(self.avg)}")
 
     def close(self) -> None:
         if self.bar is not None:
