@@ -185,6 +185,18 @@ def test_off_a_terminal_progress_is_a_plain_line_now_and_then(tmp_path, corpus, 
     assert lines and lines[0].startswith("epoch 1/1 | 1/") and "tok/s" in lines[0]
 
 
+def test_resume_refuses_changed_training_data_unless_allowed(tmp_path, corpus, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "2", "--max-steps", "3",
+                 "--out", str(out)]) == 0
+    corpus.write_text(TEXT.replace("best", "tsbe", 3), encoding="utf-8")  # the same characters, other text
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--max-steps", "6", "--quiet"]) == 2
+    err = one_error_line(capsys)
+    assert "differ from what" in err and "--allow-data-change" in err
+    assert main(["train", "--resume", str(out), "--max-steps", "6", "--quiet", "--allow-data-change"]) == 0
+
+
 def test_demo_runs_briefly_and_prints_samples(tmp_path, corpus, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--seconds", "2", "--data", str(corpus), "--out", str(out), "--samples", "1", "--length", "40"]) == 0

@@ -42,6 +42,8 @@ def add_run_flags(p: argparse.ArgumentParser, presets: Iterable[str], budget_des
     p.add_argument("--out", metavar="DIR", help=out_help)
     p.add_argument("--overwrite", action="store_true", help="--out may hold files: replace those a run writes "
                    "(checkpoint, trainer state, metrics, curve, best/) and leave the others")
+    p.add_argument("--allow-data-change", action="store_true", help="with --resume: continue even though the "
+                   "training or validation data differ from what the run was trained on")
     p.add_argument("--resume-if-exists", action="store_true", help="if --out holds a run, continue it: the same "
                    "command line starts a run and resumes it (torchrun --max-restarts, requeued jobs)")
     p.add_argument("--resume", metavar="DIR", help=resume_help)
@@ -179,7 +181,7 @@ class TrainingCommand:
                     raise UnrollError(f"--resume continues a run as it was configured; drop {self.shaping_flags}")
                 if args.out and args.out != args.resume:
                     raise UnrollError("--resume DIR writes into DIR; drop --out")
-                result = self.resume(args, train_over, **run)
+                result = self.resume(args, train_over, allow_data_change=args.allow_data_change, **run)
             else:
                 model, cfg = self.resolve(args, model_over, train_over)
                 if args.show_config:

@@ -48,6 +48,7 @@ from unroll.train.run import (
     RunState,
     absolute_data,
     claim_out_dir,
+    fingerprint,
     read_run,
     resolve_dist,
     resumed_settings,
@@ -134,7 +135,7 @@ def train_classifier(
 
 def resume_classifier(out: str | Path, overrides: dict[str, Any] | None = None, *, device: str | None = None,
                       dist: Distributed | None = None, progress: bool = False,
-                      echo: Callable[[str], None] | None = None) -> ClassifyResult:
+                      echo: Callable[[str], None] | None = None, allow_data_change: bool = False) -> ClassifyResult:
     """Continue the run in ``out`` from its last checkpoint (the tutorial's ``reload_model``)."""
     out, dist = Path(out), resolve_dist(dist, device)
     ckpt, meta, tensors = read_run(out, dist, read_classifier, overrides, RESUMABLE)
@@ -145,7 +146,7 @@ def resume_classifier(out: str | Path, overrides: dict[str, Any] | None = None, 
         raise CheckpointError(f"{cfg.data}: its vocabulary or labels differ from those {out} was trained with; the data changed")
     run = ClassifierRun(cfg, ckpt.model, data, out, dist, progress, echo)
     run.init_from = warm
-    run.load({k: torch.from_numpy(v) for k, v in ckpt.params.items()}, meta, tensors)
+    run.load({k: torch.from_numpy(v) for k, v in ckpt.params.items()}, meta, tensors, allow_data_change)
     return run.run()
 
 
@@ -300,6 +301,10 @@ class ClassifierRun(Run):
         if self.init_from:
             extra["init_from"] = self.init_from
         return extra
+
+    def data_fingerprint(self) -> dict[str, str]:
+        d = self.data
+        return {split: fingerprint(d.y[split], *d.x[split]) for split in ("train", "valid")}
 
     def save_model(self, directory: Path) -> None:
         save_classifier(self.model, directory, self.data.vocab, self.data.labels, self.data.text, self._extra())

@@ -45,6 +45,7 @@ from unroll.train.run import (
     RunState,
     absolute_data,
     claim_out_dir,
+    fingerprint,
     hms,
     read_run,
     resolve_dist,
@@ -120,8 +121,8 @@ def train(
 
 
 def resume(out: str | Path, overrides: dict[str, Any] | None = None, *, device: str | None = None,
-           dist: Distributed | None = None, progress: bool = False,
-           echo: Callable[[str], None] | None = None) -> TrainResult:
+           dist: Distributed | None = None, progress: bool = False, echo: Callable[[str], None] | None = None,
+           allow_data_change: bool = False) -> TrainResult:
     """Continue the run in ``out`` exactly where its last checkpoint left it.
 
     ``overrides`` may change the settings in ``RESUMABLE_OVERRIDES`` (``epochs``, ``max_steps``,
@@ -134,7 +135,7 @@ def resume(out: str | Path, overrides: dict[str, Any] | None = None, *, device: 
     if corpus.vocab.to_dict() != ckpt.vocab:
         raise CheckpointError(f"{cfg.data}: its vocabulary differs from the one {out} was trained with; the data changed")
     run = LanguageModelRun(cfg, ckpt.model, corpus, out, dist, progress, echo)
-    run.load(LanguageModel.from_checkpoint(ckpt).state_dict(), meta, tensors)
+    run.load(LanguageModel.from_checkpoint(ckpt).state_dict(), meta, tensors, allow_data_change)
     return run.run()
 
 
@@ -417,6 +418,9 @@ class LanguageModelRun(Run):
     # ---- the task's part of the checkpoint -----------------------------------------------
     def save_model(self, directory: Path) -> None:
         save_model(self.model, directory, self.corpus.vocab.to_dict(), self.extra)
+
+    def data_fingerprint(self) -> dict[str, str]:
+        return {split: fingerprint(self.corpus.splits[split]) for split in ("train", "valid")}
 
     def gather(self) -> Any:
         return self.dist.gather_state(self.hidden)  # every rank's carried state, in batch order

@@ -15,6 +15,7 @@ dataclass, the optimizer, every random number generator and the task's extra ten
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -187,6 +188,10 @@ class Run:
     def load_extra_state(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         pass
 
+    def data_fingerprint(self) -> dict[str, str]:
+        """A sha256 per split of what the run trains and validates on, so a resume notices changed data."""
+        raise NotImplementedError
+
     def gather(self) -> Any:
         """Under torchrun, collect what every rank holds and rank 0 saves (before it writes)."""
         return None
@@ -311,6 +316,7 @@ class Run:
             "optimizer": to_json_and_tensors(self.optimizer.state_dict(), "optimizer", tensors),
             "rng": to_json_and_tensors(self.rng_state(), "rng", tensors),
             "world_size": self.dist.world_size, "rank_rng": to_json_and_tensors(rank_rng, "rank_rng", tensors),
+            "data": self.data_fingerprint(),
             **self.extra_state(gathered, tensors),
         }
         save_trainer_state(self.out, meta, tensors)
@@ -320,8 +326,16 @@ class Run:
                 plot_curve(records, self.out / CURVE, title=self.out.name, **self.curve_axes)
             self._plotted = time.perf_counter()
 
-    def load(self, weights: dict[str, torch.Tensor], meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        """Restore what :meth:`save` wrote; a state that does not fit is one CheckpointError."""
+    def load(self, weights: dict[str, torch.Tensor], meta: dict[str, Any], tensors: dict[str, torch.Tensor],
+             allow_data_change: bool = False) -> None:
+        """Restore what :meth:`save` wrote; a state that does not fit is one CheckpointError, and
+        so is training data that changed since (unless ``allow_data_change``)."""
+        saved = meta.get("data")
+        if saved is not None and not allow_data_change:
+            changed = sorted(k for k, v in self.data_fingerprint().items() if saved.get(k) != v)
+            if changed:
+                raise CheckpointError(f"{self.cfg.data}: the {' and '.join(changed)} data differ from what {self.out} "
+                                      f"was trained on; resume with the same data, or --allow-data-change")
         try:
             self.load_weights(weights)
             self.optimizer.load_state_dict(from_json_and_tensors(meta["optimizer"], tensors))
@@ -511,3 +525,11 @@ def _progress_bar(run: Run) -> Iterator[_Bar]:
 def hms(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """The sha256 of arrays' values (as int64), in order."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    return h.hexdigest()
