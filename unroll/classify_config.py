@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from unroll import cells
-from unroll.config import PRECISIONS
+from unroll.config import PRECISIONS, SEED_MAX
 from unroll.errors import UnrollError
-from unroll.settings import setting, settings_from_dict
+from unroll.settings import check_fields, setting, settings_from_dict
 from unroll.text import levels
 
 POOLINGS = ("mean", "last", "max")
@@ -29,27 +29,25 @@ ENCODER_FIELDS = ("cell", "emb_size", "hidden_size", "num_layers")  # taken from
 class ClassifierConfig:
     """Embedding -> recurrent layers -> pooling over the real time steps -> dropout -> linear -> softmax."""
 
-    vocab_size: int = setting(help="tokens the embedding holds (from the data)")
-    num_classes: int = setting(help="labels the classifier tells apart (from the data)")
+    vocab_size: int = setting(help="tokens the embedding holds (from the data)", above=0)
+    num_classes: int = setting(help="labels the classifier tells apart (from the data)", at_least=2)
     cell: str = setting("lstm", "recurrent cell: lstm | gru | rnn_tanh | rnn_relu")
-    emb_size: int = setting(128, "word embedding size (the tutorial's dim_proj)", aliases=("dim_proj",))
-    hidden_size: int | None = setting(None, "recurrent units per direction; none: emb_size, as the tutorial")
-    num_layers: int = setting(1, "stacked recurrent layers")
+    emb_size: int = setting(128, "word embedding size (the tutorial's dim_proj)", aliases=("dim_proj",),
+                             above=0)
+    hidden_size: int | None = setting(None, "recurrent units per direction; none: emb_size, as the tutorial",
+                                        above=0)
+    num_layers: int = setting(1, "stacked recurrent layers", above=0)
     bidirectional: bool = setting(False, "also read each example right to left; features = both directions")
     pooling: str = setting("mean", "mean over the unmasked steps (the tutorial) | last (final state) | max")
-    dropout: float = setting(0.5, "on the pooled features (the tutorial's use_dropout) and between stacked layers")
+    dropout: float = setting(0.5, "on the pooled features (the tutorial's use_dropout) and between stacked layers",
+                             at_least=0, below=1)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.cell not in cells.names(classifier=True):
             raise UnrollError(f"unknown cell {self.cell!r}; choose one of {', '.join(cells.names(classifier=True))}")
         if self.pooling not in POOLINGS:
             raise UnrollError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
-        if self.num_classes < 2:
-            raise UnrollError(f"a classifier needs at least 2 classes, got {self.num_classes}")
-        if min(self.vocab_size, self.emb_size, self.hidden, self.num_layers) < 1:
-            raise UnrollError("vocab_size, emb_size, hidden_size and num_layers must be positive")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UnrollError(f"dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def hidden(self) -> int:
@@ -80,61 +78,54 @@ class ClassifyConfig:
     label_column: str = setting("label", "CSV/TSV: the column holding the label")
     encoding: str | None = setting(None, "text encoding of the data files (none: UTF-8)")
     valid_fraction: float = setting(0.05, "share of train held out for validation (seeded) when the data has "
-                                    "no valid split", aliases=("valid_portion",))
+                                    "no valid split", aliases=("valid_portion",), at_least=0, below=1)
     # preprocessing (the tutorial: Treebank words, lowercased, HTML line breaks removed)
     level: str = setting("word", "tokens: word (Treebank) | whitespace | char")
     lower: bool = setting(True, "lowercase before tokenizing")
     max_vocab: int = setting(10000, "vocabulary size, <unk> included; rarer words become <unk>",
-                             aliases=("n_words",))
+                             aliases=("n_words",), at_least=2)
     max_length: int | None = setting(100, "examples longer than this many tokens: see overlong; none: no limit",
-                                     aliases=("maxlen",))
+                                     aliases=("maxlen",), at_least=1)
     overlong: str = setting("drop", "drop: leave them out of train/valid (the tutorial) | head: keep the first "
                             "max_length tokens | tail: keep the last")
     sort_by_len: bool = setting(True, "batch examples of similar length together (less padding, faster)")
     # optimization
     optimizer: str = setting("adadelta", "adadelta (the tutorial) | rmsprop | sgd | adam")
-    lr: float | None = setting(None, "learning rate; none: adadelta 1.0, rmsprop 1e-3, sgd 0.1, adam 1e-3")
+    lr: float | None = setting(None, "learning rate; none: adadelta 1.0, rmsprop 1e-3, sgd 0.1, adam 1e-3",
+                               above=0)
     output_l2: float = setting(0.0, "L2 penalty output_l2 * sum(W**2) on the output layer's weights "
-                               "(the tutorial's decay_c)", aliases=("decay_c",))
-    clip: float = setting(0.0, "max global gradient norm; 0 = no clipping (the tutorial)")
-    batch_size: int = setting(16, "examples per update")
+                               "(the tutorial's decay_c)", aliases=("decay_c",), at_least=0)
+    clip: float = setting(0.0, "max global gradient norm; 0 = no clipping (the tutorial)", at_least=0)
+    batch_size: int = setting(16, "examples per update", at_least=1)
     eval_batch_size: int = setting(64, "examples per batch when measuring errors (speed only)",
-                                   aliases=("valid_batch_size",))
+                                   aliases=("valid_batch_size",), at_least=1)
     # length, validation and stopping
-    epochs: int = setting(100, "passes over the training examples at most", aliases=("max_epochs",))
-    max_steps: int | None = setting(None, "stop after this many updates (all epochs counted); none: no limit")
-    eval_every: int = setting(0, "validate every N updates; 0 = at the end of every epoch", aliases=("valid_freq",))
-    patience: int = setting(10, "stop after this many validations without a better valid error; 0 = never")
-    log_every: int = setting(10, "refresh the progress bar's loss every N updates", aliases=("disp_freq",))
+    epochs: int = setting(100, "passes over the training examples at most", aliases=("max_epochs",),
+                         at_least=1)
+    max_steps: int | None = setting(None, "stop after this many updates (all epochs counted); none: no limit",
+                                     at_least=1)
+    eval_every: int = setting(0, "validate every N updates; 0 = at the end of every epoch", aliases=("valid_freq",),
+                             at_least=0)
+    patience: int = setting(10, "stop after this many validations without a better valid error; 0 = never",
+                           at_least=0)
+    log_every: int = setting(10, "refresh the progress bar's loss every N updates", aliases=("disp_freq",),
+                            at_least=1)
     time_budget: float | None = setting(None, "seconds of wall time for training and validations (all resumes "
-                                        "counted)")
+                                        "counted)", above=0)
     history_test: bool = setting(True, "also measure the test error at each validation (the tutorial's "
                                  "history_errs)")
     precision: str = setting("fp32", "fp32 | bf16 (autocast; fp32 weights and loss) | auto (bf16 where native)")
-    seed: int = setting(123, "seeds the initialization, the valid split and the batch order")
+    seed: int = setting(123, "seeds the initialization, the valid split and the batch order",
+                        at_least=0, at_most=SEED_MAX)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for name, choices in (
             ("optimizer", CLASSIFY_OPTIMIZERS), ("overlong", OVERLONG), ("precision", PRECISIONS),
             ("level", levels.names()),
         ):
             if getattr(self, name) not in choices:
                 raise UnrollError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}")
-        if not 0.0 <= self.valid_fraction < 1.0:
-            raise UnrollError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
-        for name in ("batch_size", "eval_batch_size", "epochs", "log_every"):
-            if getattr(self, name) < 1:
-                raise UnrollError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_vocab < 2:
-            raise UnrollError(f"max_vocab must be at least 2 (<unk> and one word), got {self.max_vocab}")
-        if self.max_length is not None and self.max_length < 1:
-            raise UnrollError(f"max_length must be at least 1 (or none), got {self.max_length}")
-        if (self.lr is not None and self.lr <= 0) or self.output_l2 < 0 or self.clip < 0:
-            raise UnrollError("lr must be positive and output_l2, clip non-negative")
-        if self.eval_every < 0 or self.patience < 0:
-            raise UnrollError("eval_every and patience must be non-negative")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise UnrollError(f"time_budget must be positive, got {self.time_budget}")
 
     @property
     def learning_rate(self) -> float:

@@ -11,7 +11,7 @@ from typing import Any
 
 from unroll import cells
 from unroll.errors import UnrollError
-from unroll.settings import setting, settings_from_dict
+from unroll.settings import check_fields, setting, settings_from_dict
 from unroll.text import levels
 
 
@@ -20,34 +20,36 @@ from unroll.text import levels
 class ModelConfig:
     """A recurrent language model: embedding -> N recurrent layers -> linear decoder -> softmax."""
 
-    vocab_size: int = setting(help="tokens the embedding and the decoder hold (from the data)")
+    vocab_size: int = setting(help="tokens the embedding and the decoder hold (from the data)", above=0)
     cell: str = setting("lstm", "recurrent cell, a name in unroll.cells: rnn_tanh | rnn_relu | lstm | gru | qrnn")
-    emb_size: int = setting(200, "word (or character) embedding size")
-    hidden_size: int = setting(200, "recurrent units per layer")
-    num_layers: int = setting(2, "stacked recurrent layers")
-    dropout: float = setting(0.0, "on non-recurrent connections, as Zaremba et al. 2014 (the last layer's output)")
-    input_dropout: float | None = setting(None, "on the embedded input (AWD-LSTM's dropouti); none: as dropout")
-    hidden_dropout: float | None = setting(None, "between recurrent layers (AWD-LSTM's dropouth); none: as dropout")
-    emb_dropout: float = setting(0.0, "drops whole words (rows of the embedding), as Gal & Ghahramani")
-    weight_dropout: float = setting(0.0, "DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's wdrop)")
+    emb_size: int = setting(200, "word (or character) embedding size", above=0)
+    hidden_size: int = setting(200, "recurrent units per layer", above=0)
+    num_layers: int = setting(2, "stacked recurrent layers", above=0)
+    dropout: float = setting(0.0, "on non-recurrent connections, as Zaremba et al. 2014 (the last layer's output)",
+                             at_least=0, below=1)
+    input_dropout: float | None = setting(None, "on the embedded input (AWD-LSTM's dropouti); none: as dropout",
+                                          at_least=0, below=1)
+    hidden_dropout: float | None = setting(None, "between recurrent layers (AWD-LSTM's dropouth); none: as dropout",
+                                           at_least=0, below=1)
+    emb_dropout: float = setting(0.0, "drops whole words (rows of the embedding), as Gal & Ghahramani",
+                                 at_least=0, below=1)
+    weight_dropout: float = setting(0.0, "DropConnect on the recurrent weights, one mask per batch (AWD-LSTM's wdrop)",
+                                    at_least=0, below=1)
     locked_dropout: bool = setting(False, "variational dropout: one mask per sequence, not per step")
     tie_weights: bool = setting(False, "decoder.weight is embedding.weight; if emb_size != hidden_size, "
                                 "via a projection")
     init: str = setting("uniform", "uniform: U(-init_scale, init_scale); fan_in: U(-1/sqrt(n), 1/sqrt(n))")
-    init_scale: float = setting(0.1, "the bound of the uniform initialization")
+    init_scale: float = setting(0.1, "the bound of the uniform initialization", above=0)
     orthogonal_recurrent: bool = setting(False, "orthogonal weight_hh (per gate block)")
     forget_bias: float = setting(0.0, "added to the LSTM forget-gate bias at initialization")
-    qrnn_window: int = setting(1, "qrnn: inputs the first layer reads per step (2: x_t and x_{t-1}, as AWD-QRNN)")
+    qrnn_window: int = setting(1, "qrnn: inputs the first layer reads per step (2: x_t and x_{t-1}, as AWD-QRNN)",
+                          at_least=1)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         cell = cells.get(self.cell)
         if self.init not in ("uniform", "fan_in"):
             raise UnrollError(f"unknown init {self.init!r}; choose uniform or fan_in")
-        if self.vocab_size < 1 or self.emb_size < 1 or self.hidden_size < 1 or self.num_layers < 1:
-            raise UnrollError("vocab_size, emb_size, hidden_size and num_layers must be positive")
-        for name in ("dropout", "input_dropout", "hidden_dropout", "emb_dropout", "weight_dropout"):
-            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
-                raise UnrollError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.forget_bias and not cell.forget_gate:
             raise UnrollError(f"forget_bias applies to cells with a forget gate only (cell is {self.cell}); set it to 0")
         if self.orthogonal_recurrent and not cell.recurrent:
@@ -55,8 +57,6 @@ class ModelConfig:
         if self.qrnn_window != 1 and not cell.windowed:
             windowed = " and ".join(name for name in cells.names() if cells.get(name).windowed)
             raise UnrollError(f"qrnn_window applies to the {windowed} cell only (cell is {self.cell}); set it to 1")
-        if self.qrnn_window < 1:
-            raise UnrollError(f"qrnn_window must be at least 1, got {self.qrnn_window}")
 
     @property
     def p_input(self) -> float:
@@ -109,6 +109,7 @@ class ModelConfig:
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "ntasgd")
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 where the hardware runs it natively (unroll.models.device)
 SCHEDULES = ("constant", "zaremba", "plateau", "cosine")
+SEED_MAX = 2**32 - 1  # numpy's legacy np.random.seed takes no more
 
 
 @dataclass
@@ -124,50 +125,64 @@ class TrainConfig:
     # data
     data: str = setting("tinyshakespeare", "a registered dataset name or a path (file or directory)")
     level: str | None = setting(None, "char | word | whitespace; none: the dataset's own (ptb: whitespace)")
-    max_vocab: int | None = setting(None, "keep the most frequent types; the rest become <unk>")
+    max_vocab: int | None = setting(None, "keep the most frequent types; the rest become <unk>",
+                                     at_least=2)
     encoding: str | None = setting(None, "text encoding of the data files (none: UTF-8)")
     # batching
-    batch_size: int = setting(20, "sequences (columns of the token stream) per update")
-    bptt: int = setting(35, "truncated-BPTT window (time steps per update)")
+    batch_size: int = setting(20, "sequences (columns of the token stream) per update", at_least=1)
+    bptt: int = setting(35, "truncated-BPTT window (time steps per update)", at_least=1)
     random_bptt: bool = setting(False, "AWD-LSTM: window length ~ N(bptt, 5), bptt/2 with p=0.05")
-    eval_batch_size: int = setting(10, "columns read in parallel when validating")
-    test_batch_size: int = setting(1, "columns read in parallel for the test (the TensorFlow tutorial tests with 1)")
+    eval_batch_size: int = setting(10, "columns read in parallel when validating", at_least=1)
+    test_batch_size: int = setting(1, "columns read in parallel for the test (the TensorFlow tutorial tests with 1)",
+                                  at_least=1)
     final_test: bool = setting(True, "when training ends, score the best checkpoint on the test split")
     # optimization
     optimizer: str = setting("sgd", "sgd | momentum | nesterov | adagrad | adadelta | rmsprop | adam | adamw | ntasgd")
-    lr: float = setting(20.0, "learning rate for the mean loss per token (the TensorFlow tutorial's lr times bptt)")
-    momentum: float = setting(0.9, "momentum / nesterov; rmsprop's momentum is 0 unless set here and used")
-    betas: tuple[float, float] = setting((0.9, 0.999), "adam / adamw")
-    weight_decay: float = setting(0.0, "L2 penalty the optimizer applies to every weight")
+    lr: float = setting(20.0, "learning rate for the mean loss per token (the TensorFlow tutorial's lr times bptt)",
+                        above=0)
+    momentum: float = setting(0.9, "momentum / nesterov; rmsprop's momentum is 0 unless set here and used",
+                              at_least=0, below=1)
+    betas: tuple[float, float] = setting((0.9, 0.999), "adam / adamw", at_least=0, below=1)
+    weight_decay: float = setting(0.0, "L2 penalty the optimizer applies to every weight", at_least=0)
     ar: float = setting(0.0, "activation regularization: + ar * mean(h^2) on the last layer's dropped output "
-                        "(AWD's alpha)")
+                        "(AWD's alpha)", at_least=0)
     tar: float = setting(0.0, "temporal activation regularization: + tar * mean((h_t - h_{t-1})^2), raw output "
-                         "(beta)")
-    clip: float = setting(0.25, "max global gradient norm; 0 = no clipping")
-    nonmono: int = setting(5, "ntasgd: switch to averaging when valid loss is no better than n evals ago")
+                         "(beta)", at_least=0)
+    clip: float = setting(0.25, "max global gradient norm; 0 = no clipping", at_least=0)
+    nonmono: int = setting(5, "ntasgd: switch to averaging when valid loss is no better than n evals ago",
+                           at_least=1)
     average_from: float | None = setting(None, "average the weights over the rest of the run from this fraction "
                                          "of it on (0.75: the last quarter, by updates or by the time budget); "
-                                         "evaluation and best/ use the average")
+                                         "evaluation and best/ use the average", at_least=0, below=1)
     # learning-rate schedule
     schedule: str = setting("zaremba", "constant | zaremba | plateau | cosine")
-    max_epoch: int = setting(4, "zaremba: epochs at the initial lr; then lr *= lr_decay each epoch")
-    lr_decay: float = setting(0.5, "zaremba: factor per epoch; plateau: factor when valid stalls")
-    plateau_patience: int = setting(0, "plateau: evaluations without improvement before decaying")
-    warmup_steps: int = setting(0, "cosine: linear warmup steps")
-    min_lr: float = setting(0.0, "cosine: final lr; plateau: floor")
+    max_epoch: int = setting(4, "zaremba: epochs at the initial lr; then lr *= lr_decay each epoch",
+                             at_least=0)
+    lr_decay: float = setting(0.5, "zaremba: factor per epoch; plateau: factor when valid stalls",
+                              above=0, at_most=1)
+    plateau_patience: int = setting(0, "plateau: evaluations without improvement before decaying",
+                                    at_least=0)
+    warmup_steps: int = setting(0, "cosine: linear warmup steps", at_least=0)
+    min_lr: float = setting(0.0, "cosine: final lr; plateau: floor", at_least=0)
     # length and stopping
-    epochs: int = setting(13, "passes over the training text at most")
-    max_steps: int | None = setting(None, "stop after this many updates (all epochs counted)")
-    time_budget: float | None = setting(None, "seconds of wall time (evaluations included) for the whole run")
-    patience: int = setting(0, "early stopping: evaluations without improvement; 0 = off")
-    eval_every: int = setting(0, "also evaluate every N updates; 0 = only at the end of each epoch")
+    epochs: int = setting(13, "passes over the training text at most", at_least=1)
+    max_steps: int | None = setting(None, "stop after this many updates (all epochs counted)",
+                                     at_least=1)
+    time_budget: float | None = setting(None, "seconds of wall time (evaluations included) for the whole run",
+                                         above=0)
+    patience: int = setting(0, "early stopping: evaluations without improvement; 0 = off",
+                           at_least=0)
+    eval_every: int = setting(0, "also evaluate every N updates; 0 = only at the end of each epoch",
+                              at_least=0)
     # numerics
     precision: str = setting("fp32", "fp32 | bf16 (autocast; fp32 master weights and loss) | auto (bf16 where native)")
-    max_rollbacks: int = setting(3, "non-finite loss: roll back and halve the lr at most this often")
-    seed: int = setting(1234, "seeds the initialization, dropout and the data order")
+    max_rollbacks: int = setting(3, "non-finite loss: roll back and halve the lr at most this often",
+                                 at_least=0)
+    seed: int = setting(1234, "seeds the initialization, dropout and the data order",
+                        at_least=0, at_most=SEED_MAX)
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # JSON gives a list
+        check_fields(self)
         for name, choices in (
             ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("precision", PRECISIONS),
         ):
@@ -175,17 +190,6 @@ class TrainConfig:
                 raise UnrollError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}")
         if self.level is not None:
             levels.get(self.level)
-        for name in ("batch_size", "bptt", "eval_batch_size", "test_batch_size", "epochs"):
-            if getattr(self, name) < 1:
-                raise UnrollError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or min(self.clip, self.weight_decay, self.ar, self.tar) < 0:
-            raise UnrollError("lr must be positive and clip, weight_decay, ar and tar non-negative")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise UnrollError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise UnrollError(f"time_budget must be positive, got {self.time_budget}")
-        if self.average_from is not None and not 0 <= self.average_from < 1:
-            raise UnrollError(f"average_from is a fraction of the run in [0, 1), got {self.average_from}")
         if self.average_from is not None and self.optimizer == "ntasgd":
             raise UnrollError("ntasgd averages the weights itself; drop average_from or pick another optimizer")
 

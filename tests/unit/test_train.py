@@ -401,7 +401,7 @@ def test_resume_with_a_tail_average_is_bit_identical(tmp_path, corpus_file):
 
 
 def test_average_from_is_checked():
-    with pytest.raises(UnrollError, match=r"average_from is a fraction of the run in \[0, 1\), got 1.5"):
+    with pytest.raises(UnrollError, match=r"average_from must be in \[0, 1\), got 1.5"):
         TrainConfig(average_from=1.5)
     with pytest.raises(UnrollError, match="ntasgd averages the weights itself"):
         TrainConfig(average_from=0.5, optimizer="ntasgd")

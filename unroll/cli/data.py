@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from unroll.settings import check_value
 from unroll.text import levels
 
 
@@ -55,6 +56,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from unroll.data import corpus_stats, load_corpus
     from unroll.data.imdb import imdb_stats
 
+    check_value("--min-freq", args.min_freq, at_least=1)
+    if args.max_size is not None:
+        check_value("--max-size", args.max_size, at_least=1)  # <unk> alone still describes the data
     if args.source == "imdb":
         stats = imdb_stats(args.level or "whitespace", args.lower)
     else:

@@ -6,6 +6,7 @@ import argparse
 import json
 from unroll.cli.common import add_device_flag, add_last_flag, run_directory
 from unroll.config import PRECISIONS
+from unroll.settings import check_value
 from unroll.text import levels
 
 
@@ -36,10 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from unroll.use.evaluate import evaluate_checkpoint
 
-    if args.batch_size is not None and args.batch_size < 1:
-        from unroll.errors import UnrollError
-
-        raise UnrollError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.batch_size is not None:
+        check_value("--batch-size", args.batch_size, at_least=1)
+    check_value("--bptt", args.bptt, at_least=1)
     res = evaluate_checkpoint(run_directory(args.dir, args.last), data=args.data, split=args.split,
                               batch_size=args.batch_size, bptt=args.bptt, precision=args.precision,
                               device=args.device, encoding=args.encoding, engine=args.engine)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from unroll.errors import UnrollError
-from unroll.settings import settings_from_dict
+from unroll.settings import check_fields, settings_from_dict
 from unroll.text import levels
 from unroll.text.tokenize import Tokenizer, split_sentences
 from unroll.text.vocab import BOS, EOS, Vocab
@@ -38,6 +38,7 @@ class TextSpec:
     eos: bool = True
 
     def __post_init__(self) -> None:
+        check_fields(self)  # config.json's "text" section is hand-editable too
         # one tokenizer per spec, not a field: a learned one holds state that config.json does not
         object.__setattr__(self, "_tokenizer", levels.get_tokenizer(self.level, self.lower))
         if self.unit not in UNITS:
