@@ -9,6 +9,7 @@ import json
 import pytest
 
 from tests.support.labeled import synthetic_csv
+from tests.support.cli import one_error_line
 from unroll.cli import main
 
 TINY = ["--emb-size", "16", "--dropout", "0.1", "--optimizer", "adam", "--lr", "0.03", "--epochs", "6",
@@ -16,12 +17,6 @@ TINY = ["--emb-size", "16", "--dropout", "0.1", "--optimizer", "adam", "--lr", "
 # The same settings under the Theano tutorial's names, which the CLI takes as aliases.
 TINY_TUTORIAL_NAMES = ["--dim-proj", "16", "--dropout", "0.1", "--optimizer", "adam", "--lr", "0.03", "--epochs", "6",
                        "--valid-portion", "0.2", "--maxlen", "none", "--seed", "1", "--quiet"]
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("unroll: error: "), err
-    return err[0]
 
 
 def test_train_eval_predict(tmp_path, capsys, monkeypatch):

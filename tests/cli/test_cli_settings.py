@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unroll.classify_config import ClassifierConfig, ClassifyConfig
+from tests.support.cli import one_error_line
 from unroll.cli import main
 from unroll.config import ModelConfig, TrainConfig
 from tests.support.tiny_models import save, word_lm
@@ -27,12 +28,6 @@ def text(tmp_path: Path) -> Path:
     path = tmp_path / "s.txt"
     path.write_text("the cat sat on the mat .\na dog ran , the cat sat .\n" * 20, encoding="utf-8")
     return path
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("unroll: error: "), err
-    return err[0]
 
 
 @pytest.mark.parametrize("flags, message", [

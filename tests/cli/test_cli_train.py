@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from tests.support.cli import one_error_line
 from unroll.cli import main
 from unroll.cli.common import parse_duration
 from unroll.train import lm as lm_module
@@ -27,12 +28,6 @@ def corpus(tmp_path: Path) -> Path:
     path = tmp_path / "book.txt"
     path.write_text(TEXT, encoding="utf-8")
     return path
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("unroll: error: "), err
-    return err[0]
 
 
 def test_train_then_eval_then_resume(tmp_path, corpus, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import one_error_line
 from unroll.cli import main
 from tests.support.tiny_models import char_lm, save, word_lm
 
@@ -22,12 +23,6 @@ def word_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def char_dir(tmp_path: Path) -> Path:
     return save(tmp_path / "char", char_lm())
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("unroll: error: "), err
-    return err[0]
 
 
 def test_generate_streams_samples_reproducibly(word_dir, capsys):
