@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.support.cli import one_error_line
@@ -74,6 +74,7 @@ def run_files(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(STATE_FILES), how=damage)
+@example(name="metrics.jsonl", how=("random", b"0"))  # valid JSON, not a record: once a traceback
 def test_a_damaged_trainer_state_is_one_line_exit_2_or_resumes(run_files, tmp_path, capsys, name, how):
     source, files = run_files
     directory = tmp_path / "run"

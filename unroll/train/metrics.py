@@ -46,16 +46,23 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise CheckpointError(f"{path}: line {number} is not a JSON record; fix or remove it") from None
-    if torn.strip():
-        try:
-            records.append(json.loads(torn))  # a complete record written without its newline
-        except json.JSONDecodeError:
-            pass
+        record = _record(line)
+        if record is None:
+            raise CheckpointError(f"{path}: line {number} is not a JSON record; fix or remove it")
+        records.append(record)
+    record = _record(torn) if torn.strip() else None
+    if record is not None:  # a complete record written without its newline
+        records.append(record)
     return records
+
+
+def _record(line: str) -> dict[str, Any] | None:
+    """The JSON object on ``line``, or None when it holds none."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 # The y axis of each metric (label, scale) and the x axis of each record field a curve can follow.
