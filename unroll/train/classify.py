@@ -10,8 +10,8 @@ At the end the best parameters are measured on train, valid and test, and those 
 history are written into ``best/config.json`` ("results"). The run directory also holds a
 resumable checkpoint (``trainer_state.*``, written after every validation and when the run stops),
 ``metrics.jsonl`` and ``curve.png`` (train, valid and test error per validation; the train error
-is the running one of the training batches, dropout on). Ctrl-C finishes the current update,
-saves and stops.
+is the running one of the training batches, dropout on). Ctrl-C, SIGTERM or SIGUSR1 finish the
+current update, save and stop (the lifecycle is ``run.py``'s).
 
 Under torchrun (see ``unroll/train/distributed.py``) every rank takes its share of each global
 batch's examples and DDP averages the gradients, so N processes follow one process with the same

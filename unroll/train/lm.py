@@ -10,7 +10,8 @@ Each epoch ends with an evaluation on the validation stream (and every ``eval_ev
 if asked); after each evaluation the run directory gets a resumable checkpoint and, when
 validation improved, ``best/`` gets the weights. A run stops when the epochs are done, at
 ``max_steps``, at the ``time_budget`` (leaving time for a last evaluation), on early stopping,
-or on Ctrl-C (a resumable checkpoint is written first; ``resume`` continues bit for bit).
+or on Ctrl-C, SIGTERM or SIGUSR1 (a resumable checkpoint is written first; ``resume`` continues
+bit for bit). The lifecycle itself is ``run.py``'s; this module is what a language model adds.
 
 The loss is the mean cross-entropy per token. TensorFlow's PTB tutorial sums it over the
 ``num_steps`` time steps instead, so its lr 1 / clip 5 equals lr 20 / clip 0.25 here at 20 steps.
