@@ -23,7 +23,9 @@ A cell without recurrent weights (``Cell.recurrent`` in ``unroll.cells``, e.g. t
 only ``rnn.weight_ih_l{k}`` [G*H, in] and ``rnn.bias_ih_l{k}`` [G*H] per layer; a windowed cell's first
 layer reads w = ``qrnn_window`` inputs, so its ``weight_ih_l0`` is [G*H, w * emb_size].
 
-Each file is written atomically, so an interrupted save leaves the previous file intact.
+Each file is written atomically, so an interrupted save leaves the previous file intact; a
+training run stages each checkpoint whole and renames it into place (``unroll.rundir``), and
+every reader given a run directory reads its latest checkpoint.
 A tokenizer that learned from the training split (``unroll.text.levels``) adds its own files.
 
 This module owns the wrapper every task shares (format, version, task, weights, vocabulary,
@@ -45,7 +47,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from unroll import cells
+from unroll import cells, rundir
 from unroll.config import ModelConfig
 from unroll.errors import CheckpointError, UnrollError
 from unroll.io import atomic_write_bytes, atomic_write_json
@@ -150,8 +152,9 @@ def write_directory(
 
 
 def read_directory(directory: str | os.PathLike, task: str | None = None) -> Stored:
-    """Read the shared wrapper of a ``task`` checkpoint (None: a language model)."""
-    directory = Path(directory)
+    """Read the shared wrapper of a ``task`` checkpoint (None: a language model); given a
+    training run's directory, its latest checkpoint."""
+    directory = rundir.resolve(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such checkpoint directory")
     config = read_json(directory / CONFIG)

@@ -115,6 +115,10 @@ class ClassifyConfig:
     history_test: bool = setting(True, "also measure the test error at each validation (the tutorial's "
                                  "history_errs)")
     precision: str = setting("fp32", "fp32 | bf16 (autocast; fp32 weights and loss) | auto (bf16 where native)")
+    max_rollbacks: int = setting(3, "non-finite loss: roll back and halve the lr at most this often", at_least=0)
+    rollback_every: int = setting(200, "non-finite loss: the state rolled back to is at most this many updates old "
+                                  "(a copy of weights, optimizer and data position in memory)", at_least=1)
+    keep_last: int = setting(1, "resumable checkpoints kept in the run directory, the newest ones", at_least=1)
     seed: int = setting(123, "seeds the initialization, the valid split and the batch order",
                         at_least=0, at_most=SEED_MAX)
 

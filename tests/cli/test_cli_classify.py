@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.labeled import synthetic_csv
 from tests.support.cli import one_error_line
+from unroll import rundir
 from unroll.cli import main
 
 TINY = ["--emb-size", "16", "--dropout", "0.1", "--optimizer", "adam", "--lr", "0.03", "--epochs", "6",
@@ -25,8 +26,9 @@ def test_train_eval_predict(tmp_path, capsys, monkeypatch):
     assert main(["classify", "train", "--data", str(data), *TINY, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "stopped: finished" in printed and "valid error" in printed
-    for name in ("model.safetensors", "config.json", "vocab.json", "trainer_state.json", "metrics.jsonl"):
-        assert (out / name).is_file() and (out / "best" / "config.json").is_file()
+    for name in ("model.safetensors", "config.json", "vocab.json", "trainer_state.json"):
+        assert (rundir.latest(out) / name).is_file() and (out / "best" / "config.json").is_file()
+    assert (out / "metrics.jsonl").is_file()
     assert json.loads((out / "best" / "config.json").read_text())["task"] == "classify"
 
     assert main(["classify", "eval", str(out), "--data", str(data), "--json"]) == 0

@@ -14,6 +14,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from tests.support.cli import one_error_line
+from unroll import rundir
 from unroll.cli import main
 from unroll.cli.common import parse_duration
 from unroll.train import lm as lm_module
@@ -35,8 +36,10 @@ def test_train_then_eval_then_resume(tmp_path, corpus, capsys):
     assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "best valid" in printed and "curve" in printed
-    for name in ("model.safetensors", "config.json", "vocab.json", "trainer_state.json", "metrics.jsonl", "curve.png"):
-        assert (out / name).is_file()
+    for name in ("model.safetensors", "config.json", "vocab.json", "trainer_state.json"):
+        assert (rundir.latest(out) / name).is_file()
+    assert (out / "metrics.jsonl").is_file() and (out / "curve.png").is_file()
+    assert f"{rundir.latest(out)} (last, resumable)" in printed
     assert main(["eval", str(out), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["split"] == "valid" and res["checkpoint"].endswith("best") and res["bpc"] > 0
@@ -78,12 +81,12 @@ def test_ctrl_c_saves_a_resumable_checkpoint_and_exits_130(tmp_path, corpus, cap
     assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--out", str(out)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--resume" in err[0]
-    assert json.loads((out / "trainer_state.json").read_text())["step"] == 4
+    assert json.loads((rundir.latest(out) / "trainer_state.json").read_text())["step"] == 4
     monkeypatch.setattr(lm_module.LanguageModelRun, "step", step)
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     whole = tmp_path / "whole"
     assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--out", str(whole)]) == 0
-    resumed, uninterrupted = load_file(out / "model.safetensors"), load_file(whole / "model.safetensors")
+    resumed, uninterrupted = load_file(rundir.latest(out) / "model.safetensors"), load_file(rundir.latest(whole) / "model.safetensors")
     assert sorted(resumed) == sorted(uninterrupted)
     for name, value in uninterrupted.items():  # the resume is exact on CPU: bit for bit
         assert np.array_equal(resumed[name], value), name
@@ -103,7 +106,7 @@ def test_sigterm_and_sigusr1_save_and_exit_with_128_plus_the_signal(tmp_path, co
     assert main(["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--out", str(out)]) == 128 + signum
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and signal.Signals(signum).name in err[0] and "--resume" in err[0]
-    assert json.loads((out / "trainer_state.json").read_text())["step"] == 4
+    assert json.loads((rundir.latest(out) / "trainer_state.json").read_text())["step"] == 4
     monkeypatch.setattr(lm_module.LanguageModelRun, "step", step)
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
 
@@ -132,7 +135,7 @@ def test_overwrite_replaces_only_what_a_run_writes(tmp_path, corpus, capsys):
     assert main(args) == 2
     assert "already holds a training run" in one_error_line(capsys)
     assert main([*args, "--overwrite"]) == 0
-    assert (out / "notes.txt").read_text() == "my notes" and (out / "trainer_state.json").is_file()
+    assert (out / "notes.txt").read_text() == "my notes" and (rundir.latest(out) / "trainer_state.json").is_file()
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1]  # a fresh log, not the first run's
 
@@ -143,9 +146,9 @@ def test_resume_if_exists_lets_one_command_line_start_and_continue_a_run(tmp_pat
     args = ["train", "--data", str(corpus), "--level", "char", *TINY, "--epochs", "3", "--resume-if-exists"]
     assert main([*args, "--max-steps", "6", "--out", str(out)]) == 0
     assert main([*args, "--max-steps", "12", "--out", str(out)]) == 0
-    assert json.loads((out / "trainer_state.json").read_text())["step"] == 12
+    assert json.loads((rundir.latest(out) / "trainer_state.json").read_text())["step"] == 12
     assert main([*args, "--max-steps", "12", "--out", str(whole)]) == 0
-    resumed, straight = load_file(out / "model.safetensors"), load_file(whole / "model.safetensors")
+    resumed, straight = load_file(rundir.latest(out) / "model.safetensors"), load_file(rundir.latest(whole) / "model.safetensors")
     for name, value in straight.items():
         assert np.array_equal(resumed[name], value), name
     capsys.readouterr()

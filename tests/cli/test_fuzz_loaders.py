@@ -4,6 +4,7 @@ file) or fails with exit 2 and one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def run_files(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     assert main(["train", "--data", str(root / "book.txt"), "--level", "char", "--hidden-size", "8", "--emb-size", "4",
                  "--num-layers", "1", "--batch-size", "4", "--bptt", "8", "--eval-batch-size", "4", "--epochs", "1",
                  "--max-steps", "4", "--quiet", "--out", str(out)]) == 0
-    return out, {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    return out, {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -78,9 +79,10 @@ def run_files(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
 def test_a_damaged_trainer_state_is_one_line_exit_2_or_resumes(run_files, tmp_path, capsys, name, how):
     source, files = run_files
     directory = tmp_path / "run"
-    directory.mkdir(exist_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)  # a fresh copy for each example
     for f, data in files.items():
-        (directory / f).write_bytes(damaged(data, how) if f == name else data)
+        (directory / f).parent.mkdir(parents=True, exist_ok=True)
+        (directory / f).write_bytes(damaged(data, how) if Path(f).name == name else data)
     code = main(["train", "--resume", str(directory), "--max-steps", "6", "--quiet"])
     assert code in (0, 2)
     if code == 2:

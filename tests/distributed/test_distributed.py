@@ -18,6 +18,7 @@ from safetensors.numpy import load_file
 
 pytestmark = pytest.mark.distributed
 
+from unroll import rundir
 from unroll.cli import main
 from unroll.errors import UnrollError
 from unroll.train.distributed import Distributed
@@ -59,7 +60,7 @@ def steps_records(run: Path) -> dict[int, dict]:
 
 
 def assert_same_weights(a: Path, b: Path, tol: float) -> None:
-    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    wa, wb = load_file(rundir.latest(a) / "model.safetensors"), load_file(rundir.latest(b) / "model.safetensors")
     assert wa.keys() == wb.keys()
     for name in wa:
         np.testing.assert_allclose(wa[name], wb[name], rtol=0, atol=tol, err_msg=name)
@@ -107,14 +108,14 @@ def test_rank_other_than_0_writes_no_files(runs):
     assert list((runs / "rank1").iterdir()) == []
     assert sorted(p.name for p in runs.iterdir()) == ["rank0", "rank1", "single", "tiny.txt"]
     for run in ("whole", "half", "drop", "drop_half"):
-        assert (runs / "rank0" / run / "trainer_state.json").is_file()
+        assert rundir.latest(runs / "rank0" / run) is not None
 
 
 def test_resume_on_two_ranks_restores_each_ranks_state(runs):
     """With dropout each rank has its own random stream; the checkpoint holds all of them and
     every rank's carried state (rank 1 reads nothing from disk: rank 0 sends it the checkpoint).
     Equal up to the float32 rounding of the weights on reload."""
-    state = json.loads((runs / "rank0" / "drop_half" / "trainer_state.json").read_text())
+    state = json.loads((rundir.latest(runs / "rank0" / "drop_half") / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and len(state["rank_rng"]) == 2
     assert_same_weights(runs / "rank0" / "drop", runs / "rank0" / "drop_half", 1e-5)
     whole, resumed = (steps_records(runs / "rank0" / run) for run in ("drop", "drop_half"))

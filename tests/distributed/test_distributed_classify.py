@@ -18,6 +18,7 @@ from tests.support.labeled import synthetic_csv
 
 pytestmark = pytest.mark.distributed
 
+from unroll import rundir
 from unroll.cli import main
 from unroll.train.distributed import Distributed
 
@@ -60,7 +61,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proc = torchrun(root, jobs)
     assert proc.stdout.count("stopped: ") == len(jobs)  # rank 0 alone reports
     assert "stopped: time_budget" in proc.stdout
-    state = json.loads((root / "rank0" / "half" / "trainer_state.json").read_text())
+    state = json.loads((rundir.latest(root / "rank0" / "half") / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and len(state["rank_rng"]) == 2  # before the one-process resume rewrites it
     (root / "single").mkdir()
     assert in_float64(args(data, str(root / "single" / "whole"))) == 0
@@ -81,7 +82,7 @@ def test_two_ranks_follow_one_process_update_for_update(runs):
             assert abs(a[key] - b[key]) < 1e-9, (a["update"], key, a[key], b[key])
     assert two[-1]["valid_err"] < 0.2 < two[0]["valid_err"]  # it did learn
     # the files hold float32 weights: the float64 runs' last-digit differences may round apart
-    wa, wb = (load_file(runs / d / "whole" / "model.safetensors") for d in ("rank0", "single"))
+    wa, wb = (load_file(rundir.latest(runs / d / "whole") / "model.safetensors") for d in ("rank0", "single"))
     for name in wa:
         np.testing.assert_allclose(wa[name], wb[name], rtol=0, atol=1e-6, err_msg=name)
     two_best, one_best = (json.loads((runs / d / "whole" / "best" / "config.json").read_text())["results"]
@@ -94,7 +95,7 @@ def test_two_ranks_follow_one_process_update_for_update(runs):
 def test_rank_other_than_0_writes_no_files(runs):
     assert list((runs / "rank1").iterdir()) == []
     for run in ("whole", "half", "halves", "budget"):
-        assert (runs / "rank0" / run / "trainer_state.json").is_file() and (runs / "rank0" / run / "best").is_dir()
+        assert rundir.latest(runs / "rank0" / run) is not None and (runs / "rank0" / run / "best").is_dir()
 
 
 @pytest.mark.parametrize("run", ["half", "halves"])

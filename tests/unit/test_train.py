@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from unroll import rundir
 from unroll.config import ModelConfig, TrainConfig
 from unroll.errors import CheckpointError, TrainingDiverged, UnrollError
 from unroll.models import LanguageModel
@@ -50,7 +51,7 @@ def tiny_cfg(corpus_file: Path, **kw) -> TrainConfig:
 
 
 def weights(directory: Path) -> dict[str, np.ndarray]:
-    return load_file(directory / "model.safetensors")
+    return load_file(rundir.resolve(directory) / "model.safetensors")
 
 
 def test_resume_is_bit_identical(tmp_path, corpus_file):
@@ -109,12 +110,42 @@ def test_resume_with_a_windowed_qrnn_is_bit_identical(tmp_path, corpus_file):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+def test_keep_last_keeps_the_newest_checkpoints_and_resume_reads_the_latest(tmp_path, corpus_file):
+    cfg = tiny_cfg(corpus_file, epochs=3, eval_every=5, max_steps=22, keep_last=2)
+    train(cfg, TINY_MODEL, tmp_path / "run")
+    assert [p.name for p in rundir.checkpoints(tmp_path / "run")] == ["checkpoint-20", "checkpoint-22"]
+    assert resume(tmp_path / "run", {"max_steps": 30, "keep_last": 1}).steps == 30
+    assert [p.name for p in rundir.checkpoints(tmp_path / "run")] == ["checkpoint-30"]
+
+
+def test_a_run_in_the_older_layout_resumes_and_moves_to_checkpoint_directories(tmp_path, corpus_file):
+    """Before checkpoint-<step>/, a run kept its checkpoint and trainer state in the run directory."""
+    cfg = tiny_cfg(corpus_file, epochs=3, max_steps=30)
+    train(cfg, TINY_MODEL, tmp_path / "whole")
+    old = tmp_path / "old"
+    train(replace(cfg, max_steps=12), TINY_MODEL, old)
+    last = rundir.latest(old)
+    for f in last.iterdir():
+        f.rename(old / f.name)
+    last.rmdir()
+    assert resume(old, {"max_steps": 30}).steps == 30
+    assert not any((old / name).exists() for name in rundir.LEGACY_FILES)
+    a, b = weights(tmp_path / "whole"), weights(old)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
 def test_train_writes_checkpoint_best_metrics_and_curve(tmp_path, corpus_file):
     result = train(tiny_cfg(corpus_file, epochs=2), TINY_MODEL, tmp_path / "run")
     out = tmp_path / "run"
     assert result.stopped == "finished" and result.epoch == 2
-    for name in ("model.safetensors", "config.json", "vocab.json", STATE_TENSORS, STATE_JSON, "metrics.jsonl", "curve.png"):
+    last = rundir.latest(out)
+    assert last == out / f"checkpoint-{result.steps}"
+    for name in ("model.safetensors", "config.json", "vocab.json", STATE_TENSORS, STATE_JSON):
+        assert (last / name).is_file(), name
+    for name in ("metrics.jsonl", "curve.png"):
         assert (out / name).is_file(), name
+    assert sorted(p.name for p in out.iterdir()) == sorted([last.name, "best", "metrics.jsonl", "curve.png"])
     assert (out / "best" / "model.safetensors").is_file()
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -124,7 +155,7 @@ def test_train_writes_checkpoint_best_metrics_and_curve(tmp_path, corpus_file):
 
 
 def result_vocab(out: Path) -> int:
-    return len(json.loads((out / "vocab.json").read_text())["itos"])
+    return len(json.loads((rundir.resolve(out) / "vocab.json").read_text())["itos"])
 
 
 def test_final_test_can_be_turned_off(tmp_path):
@@ -149,15 +180,16 @@ def test_interrupted_save_and_corrupt_state_are_detected(tmp_path, corpus_file):
     out = tmp_path / "run"
     train(tiny_cfg(corpus_file, epochs=1), TINY_MODEL, out)
     load_trainer_state(out)  # intact
-    # a save cut short after the model file: the JSON's hashes no longer match
-    (out / "model.safetensors").write_bytes((out / "best" / "model.safetensors").read_bytes()[:-8] + b"12345678")
+    # a file damaged after the save: the JSON's hashes no longer match
+    (rundir.latest(out) / "model.safetensors").write_bytes((out / "best" / "model.safetensors").read_bytes()[:-8] + b"12345678")
     with pytest.raises(CheckpointError, match="does not match"):
         resume(out)
     train(tiny_cfg(corpus_file, epochs=1), TINY_MODEL, tmp_path / "run2")
-    (tmp_path / "run2" / STATE_JSON).write_text('{"version": 1, "files": ')
+    state_json = rundir.latest(tmp_path / "run2") / STATE_JSON
+    state_json.write_text('{"version": 1, "files": ')
     with pytest.raises(CheckpointError, match="corrupt JSON"):
         resume(tmp_path / "run2")
-    (tmp_path / "run2" / STATE_JSON).unlink()
+    state_json.unlink()
     with pytest.raises(CheckpointError, match="no resumable trainer state"):
         resume(tmp_path / "run2")
 
@@ -211,7 +243,7 @@ def test_ntasgd_switches_when_validation_stalls_and_evaluates_the_average():
 def test_ntasgd_training_run(tmp_path, corpus_file):
     cfg = tiny_cfg(corpus_file, optimizer="ntasgd", nonmono=1, epochs=2, eval_every=4)
     result = train(cfg, TINY_MODEL, tmp_path / "run")
-    state = json.loads((tmp_path / "run" / STATE_JSON).read_text())
+    state = json.loads((rundir.latest(tmp_path / "run") / STATE_JSON).read_text())
     assert state["optimizer"]["switched"] and result.best_valid is not None
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from unroll import rundir
 from unroll.errors import UnrollError
 from unroll.settings import field_aliases, field_help
 
@@ -198,7 +199,7 @@ class TrainingCommand:
             print(f"stopped: {result.stopped} after {result.steps} updates, {result.epoch} epochs, "
                   f"{result.elapsed:.0f}s")
             self.report(result)
-            print(f"checkpoint: {result.best_dir} (best), {result.out} (last, resumable); curve: {result.curve}")
+            print(f"checkpoint: {result.best_dir} (best), {result.checkpoint or result.out} (last, resumable); curve: {result.curve}")
             return 0
 
 
@@ -221,8 +222,9 @@ def report_interrupted(result: Any, command: str) -> int:
 
 
 def run_directory(directory: str | Path, last: bool = False) -> Path:
-    """A checkpoint, or a training run whose ``best/`` checkpoint is meant (unless ``last``)."""
-    directory = Path(directory)
-    if not last and (directory / "best" / "model.safetensors").is_file():
-        return directory / "best"
-    return directory
+    """A checkpoint, or a training run whose ``best/`` checkpoint is meant (with ``last``: its
+    latest checkpoint)."""
+    best = rundir.best(directory)
+    if not last and (best / "model.safetensors").is_file():
+        return best
+    return rundir.resolve(directory)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unroll import rundir
 from unroll.checkpoint import load_checkpoint
 from unroll.classify_config import ENCODER_FIELDS, ClassifierConfig, ClassifyConfig
 from unroll.data.batching import SentenceBatch, sentence_batches
@@ -56,7 +57,8 @@ from unroll.train.run import (
 )
 
 # What a resumed run may change: how long it goes on and how it is watched.
-RESUMABLE = {"epochs", "max_steps", "time_budget", "patience", "log_every", "eval_batch_size", "history_test"}
+RESUMABLE = {"epochs", "max_steps", "time_budget", "patience", "log_every", "eval_batch_size", "history_test",
+             "max_rollbacks", "rollback_every", "keep_last"}
 # The tutorial's optimizer settings: adadelta with rho 0.95 (its step size is 1); rmsprop as
 # Graves 2013 (centered, momentum 0.9).
 TUTORIAL_OPTIMIZERS = {
@@ -211,7 +213,7 @@ class ClassifierRun(Run):
 
     def result(self, stopped: str) -> ClassifyResult:
         errors = self.dist.from_main(  # rank 0 measures, as at every validation
-            lambda: self._final_errors() if stopped != "interrupted" and (self.out / BEST).is_dir() else {})
+            lambda: self._final_errors() if stopped != "interrupted" and rundir.best(self.out).is_dir() else {})
         s = self.state
         return ClassifyResult(self.out, stopped, s.epoch, s.step, self.elapsed(), errors, s.history)
 
@@ -266,7 +268,8 @@ class ClassifierRun(Run):
         s.history.append([valid, test])
         best = valid < s.stop_best
         if best and self.dist.is_main:
-            save_classifier(self.model, self.out / BEST, self.data.vocab, self.data.labels, self.data.text, self._extra())
+            with rundir.staged(self.out / BEST) as staging:
+                self.save_model(staging)
         stop = self.patience_ran_out(valid)
         s.eval_seconds = time.perf_counter() - t0
         train_loss = s.loss_sum / s.loss_count if s.loss_count else None
@@ -285,13 +288,14 @@ class ClassifierRun(Run):
 
     def _final_errors(self) -> dict[str, float]:
         """The best parameters' errors on every split, saved with them (the tutorial's final report)."""
-        best = read_classifier(self.out / BEST)
+        best = read_classifier(rundir.best(self.out))
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in best.params.items()})
         errors = {f"{split}_err": self._error(split) for split in self.data.x}
         s = self.state
         results = {**errors, "history_errs": s.history, "updates": s.step, "elapsed": round(self.elapsed(), 3)}
-        save_classifier(self.model, self.out / BEST, self.data.vocab, self.data.labels, self.data.text,
-                        {**self._extra(), "results": results})
+        with rundir.staged(self.out / BEST) as staging:
+            save_classifier(self.model, staging, self.data.vocab, self.data.labels, self.data.text,
+                            {**self._extra(), "results": results})
         self.metrics.write({"kind": "final", "epoch": s.epoch, "update": s.step, **errors})
         self.echo(" | ".join(f"{k.removesuffix('_err')} err {v:.4f}" for k, v in errors.items()) + " (best parameters)")
         return errors

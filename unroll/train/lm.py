@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unroll import rundir
 from unroll.checkpoint import load_checkpoint
 from unroll.config import ModelConfig, TrainConfig
 from unroll.data import batchify, iter_bptt, load_corpus
@@ -58,7 +59,7 @@ from unroll.train.state import from_json_and_tensors, to_json_and_tensors
 
 # Settings a resumed run may change: how long it goes on and how it is watched, not what it did.
 RESUMABLE_OVERRIDES = {"epochs", "max_steps", "time_budget", "patience", "eval_every", "max_rollbacks",
-                       "eval_batch_size", "test_batch_size", "final_test"}
+                       "rollback_every", "keep_last", "eval_batch_size", "test_batch_size", "final_test"}
 
 
 @dataclass
@@ -227,7 +228,7 @@ class LanguageModelRun(Run):
 
     def result(self, stopped: str) -> TrainResult:
         test = None
-        testable = self.cfg.final_test and "test" in self.corpus.splits and (self.out / BEST).is_dir()
+        testable = self.cfg.final_test and "test" in self.corpus.splits and rundir.best(self.out).is_dir()
         if self.dist.is_main and stopped != "interrupted" and testable:
             test = self._test()
         s = self.state
@@ -383,7 +384,8 @@ class LanguageModelRun(Run):
             if res["loss"] < s.best_loss:
                 s.best_loss, s.best_valid = res["loss"], res
                 if self.dist.is_main:
-                    save_model(model, self.out / BEST, self.corpus.vocab.to_dict(), self.extra)
+                    with rundir.staged(self.out / BEST) as staging:
+                        save_model(model, staging, self.corpus.vocab.to_dict(), self.extra)
         s.eval_seconds = time.perf_counter() - t0
         train_loss = s.loss_sum / s.loss_tokens if s.loss_tokens else None
         s.loss_sum, s.loss_tokens = 0.0, 0
@@ -408,7 +410,7 @@ class LanguageModelRun(Run):
 
     def _test(self) -> dict[str, float]:
         """The best checkpoint on the test split (batch ``test_batch_size``, state carried)."""
-        model, _ = load_model(self.out / BEST, device=self.device)
+        model, _ = load_model(rundir.best(self.out), device=self.device)
         res = evaluate(model, self.corpus.splits["test"], self.cfg.test_batch_size, self.cfg.bptt, self.precision)
         s = self.state
         self.metrics.write({"kind": "test", "epoch": s.epoch, "step": s.step, "tokens": s.tokens,

@@ -10,7 +10,8 @@ A task (``lm.py``: language models, ``classify.py``: classifiers) subclasses :cl
 supplies its model, its ``step``, its validation, the items of an epoch and a :class:`RunState`
 dataclass with its own counters. Saving and restoring happen here, in one place: the state
 dataclass, the optimizer, every random number generator and the task's extra tensors go into
-``trainer_state.*`` (see ``state.py``) after the task wrote its model files.
+``trainer_state.*`` (see ``state.py``) beside the task's model files, in a new
+``checkpoint-<step>/`` that replaces the previous one only once it is whole (``unroll.rundir``).
 """
 
 from __future__ import annotations
@@ -33,14 +34,13 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from unroll import rundir
 from unroll.errors import CheckpointError, UnrollError
 from unroll.models.device import resolve_precision
 from unroll.train import distributed
 from unroll.train.distributed import Distributed
 from unroll.train.metrics import CURVE, METRICS, MetricsLog, plot_curve, read_metrics
 from unroll.train.state import (
-    STATE_JSON,
-    STATE_TENSORS,
     check_resume_overrides,
     existing_run_error,
     from_json_and_tensors,
@@ -51,7 +51,7 @@ from unroll.train.state import (
 )
 
 LOG = logging.getLogger("unroll")
-BEST = "best"
+BEST = rundir.BEST
 PLAIN_PROGRESS_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal
 PLOT_EVERY = 60.0  # seconds between redraws of the learning curve at evaluations (drawing takes a moment)
 C = TypeVar("C")
@@ -70,7 +70,12 @@ class RunResult:
 
     @property
     def best_dir(self) -> Path:
-        return self.out / BEST
+        return rundir.best(self.out)
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The run's latest resumable checkpoint."""
+        return rundir.latest(self.out)
 
     @property
     def curve(self) -> Path:
@@ -303,13 +308,13 @@ class Run:
 
     # ---- the resumable checkpoint --------------------------------------------------------
     def save(self, plot: bool = False) -> None:
-        """Model files first, the trainer state last (see state.py); then the learning curve
-        (with ``plot``, else at most every PLOT_EVERY seconds). Under torchrun every rank sends
-        what it alone holds (its dropout RNG, the task's state); rank 0 writes."""
+        """A new ``checkpoint-<step>/``: model files, then the trainer state (see state.py), put
+        in place whole; only the newest ``keep_last`` stay. Then the learning curve (with
+        ``plot``, else at most every PLOT_EVERY seconds). Under torchrun every rank sends what it
+        alone holds (its dropout RNG, the task's state); rank 0 writes."""
         gathered, rank_rng = self.gather(), self.dist.gather_rng()
         if not self.dist.is_main:
             return
-        self.save_model(self.out)
         tensors: dict[str, torch.Tensor] = {}
         meta = {
             **self.state.to_dict(), "elapsed": self.elapsed(), "metrics_lines": self.metrics.lines,
@@ -319,7 +324,13 @@ class Run:
             "data": self.data_fingerprint(),
             **self.extra_state(gathered, tensors),
         }
-        save_trainer_state(self.out, meta, tensors)
+
+        def write(directory: Path) -> None:
+            self.save_model(directory)
+            save_trainer_state(directory, meta, tensors)
+
+        rundir.save_checkpoint_dir(self.out, self.state.step, write, self.cfg.keep_last,
+                                   wait=lambda: bool(self.interrupted))
         if plot or time.perf_counter() - self._plotted >= PLOT_EVERY:
             records = read_metrics(self.metrics.path) if self.metrics.path.is_file() else []
             if records:
@@ -355,16 +366,17 @@ class Run:
 
 # ---- starting and resuming ---------------------------------------------------------------
 
-# What a run writes into its directory; ``--overwrite`` removes these and nothing else.
-RUN_FILES = ("model.safetensors", "config.json", "vocab.json", STATE_JSON, STATE_TENSORS, METRICS, CURVE)
+# What a run writes into its directory besides its checkpoints (``unroll.rundir``);
+# ``--overwrite`` removes these and those, and nothing else.
+RUN_FILES = (METRICS, CURVE)
 
 
 def claim_out_dir(out: Path, dist: Distributed, overwrite: bool = False) -> None:
     """A new run writes only into a new or empty directory, never over a user's files.
 
     A directory holding a resumable run is refused (continue it with ``--resume``), and so is one
-    holding anything else; ``overwrite`` removes the files a run writes (and ``best/``) and leaves
-    all others. Rank 0's disk decides for all ranks.
+    holding anything else; ``overwrite`` removes the files a run writes (checkpoints, ``best/``,
+    metrics, curve) and leaves all others. Rank 0's disk decides for all ranks.
     """
     def prepare() -> str | None:
         if not out.exists():
@@ -372,7 +384,9 @@ def claim_out_dir(out: Path, dist: Distributed, overwrite: bool = False) -> None
         if not out.is_dir():
             return f"--out {out} is a file, not a directory; choose another --out"
         if overwrite:
-            _remove_run_files(out)
+            rundir.remove_run(out)
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
             return None
         if has_trainer_state(out):
             return str(existing_run_error(out))
@@ -388,15 +402,6 @@ def claim_out_dir(out: Path, dist: Distributed, overwrite: bool = False) -> None
         raise UnrollError(problem)
 
 
-def _remove_run_files(out: Path) -> None:
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    best = out / BEST
-    if best.is_dir():
-        for name in RUN_FILES:
-            (best / name).unlink(missing_ok=True)
-
-
 def settings_to_resume_with(out: Path, dist: Distributed, cfg: Any, model: Any,
                             read_checkpoint: Callable[[Path], Any]) -> dict[str, Any] | None:
     """For ``resume_if_exists``: None when ``out`` holds no run yet; else the settings of ``cfg``
@@ -405,7 +410,11 @@ def settings_to_resume_with(out: Path, dist: Distributed, cfg: Any, model: Any,
     So one command line both starts a run and, run again (a torchrun restart, a requeued job),
     continues it. The model settings must be the ones the run was started with.
     """
-    if not dist.from_main(lambda: has_trainer_state(out)):
+    def exists() -> bool:
+        rundir.recover(out)
+        return has_trainer_state(out)
+
+    if not dist.from_main(exists):
         return None
     ckpt = dist.from_main(lambda: read_checkpoint(out))
     stored_model = ckpt.model.to_dict()
@@ -433,7 +442,12 @@ def read_run(out: Path, dist: Distributed, read_checkpoint: Callable[[Path], Any
     """The last checkpoint of ``out`` and its trainer state, read by rank 0 and sent to all, once
     the overrides are known to be ones a resume may change."""
     check_resume_overrides(overrides, allowed)
-    return dist.from_main(lambda: (read_checkpoint(out), *load_trainer_state(out)))
+
+    def read() -> tuple[Any, dict, dict]:
+        rundir.recover(out)  # what a killed save left behind
+        return read_checkpoint(out), *load_trainer_state(out)
+
+    return dist.from_main(read)
 
 
 def absolute_data(cfg: Any) -> Any:

@@ -1,15 +1,15 @@
 """The trainer state that makes ``--resume`` continue exactly, stored without pickle.
 
-Next to a checkpoint (``model.safetensors``, ``config.json``, ``vocab.json``) a run directory holds::
+Beside a checkpoint's model files (``model.safetensors``, ``config.json``, ``vocab.json``) a
+run's ``checkpoint-<step>/`` (see ``unroll.rundir``) holds::
 
     trainer_state.safetensors   tensors: optimizer buffers, carried hidden state, torch RNG state
     trainer_state.json          everything else (epoch, step, data position, schedule, numpy and
                                 Python RNG states, best validation loss) and the sha256 of the
                                 four files above
 
-Files are written in that order, each atomically, ``trainer_state.json`` last. A save cut short
-(Ctrl-C, power loss) leaves a JSON whose hashes no longer match the files beside it, so loading
-detects the mismatch instead of resuming from a mix of two moments.
+The directory is put in place only once whole, so a crash never tears it; the hashes catch a
+file changed or damaged afterwards, so loading refuses it instead of resuming from a mix.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from unroll import rundir
 from unroll.checkpoint import CONFIG, VOCAB, WEIGHTS, read_json
 from unroll.errors import CheckpointError, UnrollError
 from unroll.io import atomic_write_bytes, atomic_write_json
@@ -44,7 +45,7 @@ def sha256_file(path: Path) -> str:
 
 def save_trainer_state(directory: str | os.PathLike, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     """Write the tensors, then the JSON that pairs them with the checkpoint files (call after
-    :func:`unroll.checkpoint.save_checkpoint` wrote the model into the same directory)."""
+    the model files were written into the same directory)."""
     directory = Path(directory)
     flat = {k: t.detach().cpu().contiguous() for k, t in tensors.items()}
     atomic_write_bytes(directory / STATE_TENSORS, st_save(flat, metadata={"format": "unroll-trainer"}))
@@ -53,7 +54,8 @@ def save_trainer_state(directory: str | os.PathLike, meta: dict[str, Any], tenso
 
 
 def has_trainer_state(directory: str | os.PathLike) -> bool:
-    return (Path(directory) / STATE_JSON).is_file()
+    """Whether ``directory`` (a run, or one of its checkpoints) holds a resumable state."""
+    return (rundir.resolve(directory) / STATE_JSON).is_file()
 
 
 def existing_run_error(directory: str | os.PathLike) -> UnrollError:
@@ -72,8 +74,10 @@ def check_resume_overrides(overrides: dict[str, Any] | None, allowed: set[str]) 
 
 
 def load_trainer_state(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read and verify the trainer state; any problem is a one-line :class:`CheckpointError`."""
-    directory = Path(directory)
+    """Read and verify the trainer state of a run's latest checkpoint (or of the checkpoint
+    ``directory``); any problem is a one-line :class:`CheckpointError`."""
+    run = Path(directory)
+    directory = rundir.resolve(run)
     path = directory / STATE_JSON
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; {directory} has no resumable trainer state")
@@ -86,14 +90,23 @@ def load_trainer_state(directory: str | os.PathLike) -> tuple[dict[str, Any], di
             raise CheckpointError(f"{f}: missing; the trainer state cannot be resumed without it")
         if sha256_file(f) != meta["files"].get(name):
             raise CheckpointError(
-                f"{f}: does not match {STATE_JSON} (a save was interrupted or the file was changed); "
-                f"resume is not possible from {directory}, but {directory / 'best'} may still be usable"
+                f"{f}: does not match {STATE_JSON} (the file was changed or damaged); resume is not "
+                f"possible from {directory}; {_other_checkpoints(run, directory)}"
             )
     try:
         tensors = st_load((directory / STATE_TENSORS).read_bytes())
     except (SafetensorError, ValueError, OSError) as e:
         raise CheckpointError(f"{directory / STATE_TENSORS}: corrupt ({e})") from None
     return meta, tensors
+
+
+def _other_checkpoints(run: Path, damaged: Path) -> str:
+    """What is left to a user whose latest checkpoint is damaged."""
+    older = [p for p in rundir.checkpoints(run) if p != damaged]
+    if older:
+        return f"move it away to resume from {older[-1]}"
+    best = rundir.best(run)
+    return f"{best} may still be usable" if best.is_dir() else "start a new run"
 
 
 # Nested state (optimizer.state_dict(), RNG states) <-> JSON + a flat tensor dict.

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from unroll import rundir
 from unroll.data import pad_batch
 from unroll.errors import CheckpointError, UnrollError
 from unroll.text import EOS, TextSpec, Vocab, levels
@@ -158,9 +159,8 @@ def load(
     """
     if engine not in ENGINES:
         raise UnrollError(f"unknown engine {engine!r}; choose torch or numpy")
-    directory = Path(directory)
-    if (directory / "best" / "model.safetensors").is_file():
-        directory = directory / "best"
+    best = rundir.best(directory)
+    directory = best if (best / "model.safetensors").is_file() else rundir.resolve(directory)
     if engine == "numpy":
         from unroll.reference import load_model as load_numpy
 
