@@ -21,11 +21,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from unroll.io import fsync_directory, fsync_tree
 
@@ -37,12 +39,12 @@ _CHECKPOINT_NAME = re.compile(r"checkpoint-(\d+)")
 # Files a checkpoint holds when written by an older unroll straight into the run directory.
 LEGACY_FILES = ("model.safetensors", "config.json", "vocab.json", "trainer_state.json", "trainer_state.safetensors")
 
-# Test-only: "<n>:<phase>" pauses the n-th staged save of this process (checkpoints and best/
-# alike) at that phase until a signal arrives, so that a test kills it exactly there. Phases:
-# "begin" (staging directory empty), "files" (all files staged, nothing in place yet), "swap"
-# (replacing: the old directory moved aside, the new one not yet in place).
+# Test-only: "<n>:<phase>" pauses this process the n-th time a staged save (checkpoints and
+# best/ alike) reaches that phase, until a signal arrives, so that a test kills it exactly there.
+# Phases: "begin" (staging directory empty), "files" (all files staged, nothing in place yet),
+# "swap" (replacing: the old directory moved aside, the new one not yet in place).
 PAUSE_ENV = "UNROLL_TEST_PAUSE_IN_SAVE"
-_saves = 0
+_reached: dict[str, int] = {}
 
 
 def checkpoint_name(step: int) -> str:
@@ -89,11 +91,10 @@ def is_run(directory: str | os.PathLike) -> bool:
 
 
 @contextmanager
-def staged(final: Path, wait: Callable[[], bool] | None = None) -> Iterator[Path]:
+def staged(final: Path) -> Iterator[Path]:
     """Yield an empty staging directory; when the block succeeds, it becomes ``final`` (fsynced,
-    renamed into place, replacing what was there); when it fails, it is removed.
-    ``wait``: how the test pause learns that a signal arrived."""
-    pause = _pause_hook(wait)
+    renamed into place, replacing what was there); when it fails, it is removed."""
+    pause = _pause_hook()
     tmp = final.parent / f"{STAGING_PREFIX}{final.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -126,12 +127,11 @@ def _put_in_place(tmp: Path, final: Path, pause: Callable[[str], None]) -> None:
     fsync_directory(parent)
 
 
-def save_checkpoint_dir(run: Path, step: int, write: Callable[[Path], None], keep_last: int,
-                        wait: Callable[[], bool] | None = None) -> Path:
+def save_checkpoint_dir(run: Path, step: int, write: Callable[[Path], None], keep_last: int) -> Path:
     """Write the checkpoint of ``step`` with ``write(directory)``, put it in place, then keep
     only the newest ``keep_last`` (and drop an older unroll's checkpoint files from ``run``)."""
     final = run / checkpoint_name(step)
-    with staged(final, wait) as tmp:
+    with staged(final) as tmp:
         write(tmp)
     for old in checkpoints(run)[:-keep_last]:
         shutil.rmtree(old)
@@ -169,18 +169,29 @@ def remove_run(run: Path) -> None:
         (run / name).unlink(missing_ok=True)
 
 
-def _pause_hook(wait: Callable[[], bool] | None) -> Callable[[str], None]:
-    global _saves
-    _saves += 1
+def _pause_hook() -> Callable[[str], None]:
     number, _, phase = os.environ.get(PAUSE_ENV, "").partition(":")
-    save = _saves
 
     def pause(at: str) -> None:
-        if at != phase or number != str(save):
+        _reached[at] = _reached.get(at, 0) + 1
+        if at != phase or number != str(_reached[at]):
             return
-        print(f"unroll-test: paused in save {save} at {phase}", file=sys.stderr, flush=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (wait and wait()):
-            time.sleep(0.02)
+        woke = []
+
+        def note(signum: int, frame: Any) -> None:  # the run's own handler still runs
+            woke.append(signum)
+            if callable(previous[signum]):
+                previous[signum](signum, frame)
+
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.signal(s, note) for s in stops}
+        print(f"unroll-test: paused in save at {phase} ({number})", file=sys.stderr, flush=True)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not woke:
+                time.sleep(0.02)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     return pause

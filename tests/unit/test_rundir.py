@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,11 +93,19 @@ def test_remove_run_removes_only_what_a_run_writes(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints-of-mine", "notes.txt"]
 
 
-def test_the_test_pause_waits_at_its_phase_until_told(tmp_path, monkeypatch, capsys):
-    told = []
-    monkeypatch.setattr(rundir, "_saves", 0)
+def test_the_test_pause_waits_at_its_phase_until_a_signal_and_the_runs_handler_still_runs(tmp_path, monkeypatch, capsys):
+    got = []
+    monkeypatch.setattr(rundir, "_reached", {})
     monkeypatch.setenv(rundir.PAUSE_ENV, "2:files")
-    rundir.save_checkpoint_dir(tmp_path, 1, lambda d: _write(d, "1"), keep_last=5, wait=lambda: told.append(1) or True)
-    assert not told  # not the second save
-    rundir.save_checkpoint_dir(tmp_path, 2, lambda d: _write(d, "2"), keep_last=5, wait=lambda: told.append(1) or True)
-    assert told and "paused in save 2 at files" in capsys.readouterr().err
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        rundir.save_checkpoint_dir(tmp_path, 1, lambda d: _write(d, "1"), keep_last=5)
+        assert "paused" not in capsys.readouterr().err  # not the second time at "files"
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.start()
+        rundir.save_checkpoint_dir(tmp_path, 2, lambda d: _write(d, "2"), keep_last=5)
+        timer.join()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert got == [signal.SIGTERM] and "paused in save at files (2)" in capsys.readouterr().err
+    assert (tmp_path / "checkpoint-2" / "model.safetensors").read_text() == "2"  # the save went on

@@ -112,7 +112,7 @@ def train_classifier(
     changed = settings_to_resume_with(out, dist, cfg, model, read_classifier) if resume_if_exists else None
     if changed is not None:
         return resume_classifier(out, changed, dist=dist, progress=progress, echo=echo)
-    claim_out_dir(out, dist, overwrite)
+    claim_out_dir(out, dist, overwrite, restart=resume_if_exists)
     settings = dict(model or {})
     lm = spec = vocab = None
     if init_from is not None:

@@ -77,7 +77,13 @@ def session(device: str | None = None) -> Iterator[None]:
             raise UnrollError(f"local rank {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
                               f"lower --nproc_per_node")
         torch.cuda.set_device(local_rank)
-    dist.init_process_group("nccl" if kind == "cuda" else "gloo", timeout=TIMEOUT)
+    # torchrun's store outlives a restart of the workers (--max-restarts), and with it the
+    # addresses the dead workers published; each attempt keeps to keys of its own, or a restarted
+    # gloo worker may read a dead peer's address and fail to connect.
+    store, rank, world_size = next(dist.rendezvous("env://", timeout=TIMEOUT))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group("nccl" if kind == "cuda" else "gloo", store=dist.PrefixStore(f"unroll/attempt-{attempt}", store),
+                            rank=rank, world_size=world_size, timeout=TIMEOUT)
     try:
         yield
     except BaseException:

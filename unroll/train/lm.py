@@ -111,7 +111,7 @@ def train(
     changed = settings_to_resume_with(out, dist, cfg, model, load_checkpoint) if resume_if_exists else None
     if changed is not None:
         return resume(out, changed, dist=dist, progress=progress, echo=echo)
-    claim_out_dir(out, dist, overwrite)
+    claim_out_dir(out, dist, overwrite, restart=resume_if_exists)
     if corpus is None:
         cfg, corpus = _load_corpus(cfg, dist)
     if not isinstance(model, ModelConfig):

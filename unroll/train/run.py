@@ -329,8 +329,7 @@ class Run:
             self.save_model(directory)
             save_trainer_state(directory, meta, tensors)
 
-        rundir.save_checkpoint_dir(self.out, self.state.step, write, self.cfg.keep_last,
-                                   wait=lambda: bool(self.interrupted))
+        rundir.save_checkpoint_dir(self.out, self.state.step, write, self.cfg.keep_last)
         if plot or time.perf_counter() - self._plotted >= PLOT_EVERY:
             records = read_metrics(self.metrics.path) if self.metrics.path.is_file() else []
             if records:
@@ -371,23 +370,24 @@ class Run:
 RUN_FILES = (METRICS, CURVE)
 
 
-def claim_out_dir(out: Path, dist: Distributed, overwrite: bool = False) -> None:
+def claim_out_dir(out: Path, dist: Distributed, overwrite: bool = False, restart: bool = False) -> None:
     """A new run writes only into a new or empty directory, never over a user's files.
 
     A directory holding a resumable run is refused (continue it with ``--resume``), and so is one
     holding anything else; ``overwrite`` removes the files a run writes (checkpoints, ``best/``,
-    metrics, curve) and leaves all others. Rank 0's disk decides for all ranks.
+    metrics, curve) and leaves all others. ``restart`` (``--resume-if-exists``): a run stopped
+    before its first checkpoint, which left only a run's own files, starts again.
+    Rank 0's disk decides for all ranks.
     """
     def prepare() -> str | None:
         if not out.exists():
             return None
         if not out.is_dir():
             return f"--out {out} is a file, not a directory; choose another --out"
+        if restart and not has_trainer_state(out) and all(_written_by_a_run(p) for p in out.iterdir()):
+            return prepare_overwrite()
         if overwrite:
-            rundir.remove_run(out)
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-            return None
+            return prepare_overwrite()
         if has_trainer_state(out):
             return str(existing_run_error(out))
         found = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
@@ -397,9 +397,20 @@ def claim_out_dir(out: Path, dist: Distributed, overwrite: bool = False) -> None
                     f"or --overwrite to replace the files a run writes")
         return None
 
+    def prepare_overwrite() -> None:
+        rundir.remove_run(out)
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+
     problem = dist.from_main(prepare)
     if problem:
         raise UnrollError(problem)
+
+
+def _written_by_a_run(path: Path) -> bool:
+    name = path.name
+    return (name in RUN_FILES or name == BEST or name.startswith((rundir.STAGING_PREFIX, rundir.ASIDE_PREFIX))
+            or (name.startswith(".") and name.endswith(".tmp")))
 
 
 def settings_to_resume_with(out: Path, dist: Distributed, cfg: Any, model: Any,
