@@ -152,6 +152,8 @@ def test_session_leaves_after_a_barrier_but_not_after_an_error(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "rendezvous", lambda *a, **k: iter([("store", 0, 2)]))
+    monkeypatch.setattr(distributed.dist, "PrefixStore", lambda prefix, store: (prefix, store))
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda *a, **k: calls.append("init"))
     monkeypatch.setattr(distributed.dist, "barrier", lambda *a, **k: calls.append("barrier"))
     monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda *a, **k: calls.append("destroy"))

@@ -13,7 +13,7 @@ import torch
 from unroll.classify_config import ClassifierConfig, ClassifyConfig
 from unroll.config import ModelConfig
 from unroll.data.batching import pad_batch
-from unroll.errors import CheckpointError, UnrollError
+from unroll.errors import CheckpointError, TrainingDiverged, UnrollError
 from unroll.models import LanguageModel, save_model
 from unroll.models.classifier import Classifier, load_classifier, parameter_shapes, read_classifier, warm_start
 from unroll.text import TextSpec, Vocab
@@ -184,3 +184,30 @@ def test_warm_start_shape_mismatch_and_wrong_checkpoint_kind(tmp_path):
         warm_start(clf, load_checkpoint(tmp_path / "lm"))
     with pytest.raises(CheckpointError, match="language-model checkpoint, not a classifier"):
         read_classifier(tmp_path / "lm")
+
+
+def test_a_non_finite_loss_rolls_back_and_replays_with_half_the_lr(tmp_path, monkeypatch):
+    """The classifier shares the language model's rollback: back to the last snapshot (here every
+    4 updates), the same batches again, half the lr; max_rollbacks of them, then one clear error."""
+    data = synthetic_csv(tmp_path / "d.csv", n=120)  # 6 batches an epoch
+    forward = Classifier.forward
+    calls = {"n": 0}
+
+    def poisoned(self, x, lengths=None):
+        calls["n"] += 1
+        out = forward(self, x, lengths)
+        return out * float("nan") if self.training and calls["n"] in poison else out
+
+    monkeypatch.setattr(Classifier, "forward", poisoned)
+    poison = set()
+    cfg = tiny_cfg(data, epochs=2, rollback_every=4, history_test=False)
+    clean = train_classifier(cfg, TINY_MODEL, tmp_path / "clean")
+    calls["n"], poison = 0, {6}
+    messages = []
+    result = train_classifier(cfg, TINY_MODEL, tmp_path / "rolled", echo=messages.append)
+    assert any("rolled back to step 4" in m and "lr now x0.5" in m for m in messages)
+    assert result.steps == clean.steps == 12  # the two replayed batches are not counted twice
+    assert result.stopped == "finished" and result.errors["train_err"] < 0.5
+    calls["n"], poison = 0, set(range(1, 10_000))
+    with pytest.raises(TrainingDiverged, match="after 3 rollbacks"):
+        train_classifier(cfg, TINY_MODEL, tmp_path / "diverged")

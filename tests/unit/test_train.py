@@ -271,6 +271,38 @@ def test_non_finite_loss_rolls_back_and_lowers_lr(tmp_path, corpus_file, monkeyp
     assert result.stopped == "finished" and math.isfinite(result.best_valid["loss"])
 
 
+def test_a_rollback_restores_the_data_position_of_the_snapshot_and_replays_it(tmp_path, corpus_file, monkeypatch):
+    """Snapshots every 3 updates: a NaN at the 5th goes back to the state after the 3rd (weights,
+    optimizer, RNGs, carried state and data position), and trains on the 4th and 5th windows again."""
+    from unroll.train.lm import _load_corpus
+
+    cfg, corpus = _load_corpus(tiny_cfg(corpus_file, epochs=1, rollback_every=3), current())
+    trainer = LanguageModelRun(cfg, ModelConfig(vocab_size=len(corpus.vocab), **TINY_MODEL), corpus,
+                               tmp_path / "run", current())
+    rows, before = [], []  # each update's window, and the weights it started from
+    forward, train_on = trainer.model.forward, trainer.train_on
+
+    def poisoned(x, state=None, lengths=None, targets=None):  # the 5th window's loss is NaN, once
+        out, state = forward(x, state, lengths, targets)
+        return (out * float("nan") if len(rows) == 5 and len(before) == 5 else out), state
+
+    def watched(window):
+        rows.append(window[0])
+        before.append(copy.deepcopy(trainer.model.state_dict()))
+        return train_on(window)
+
+    monkeypatch.setattr(trainer.model, "forward", poisoned)
+    trainer.train_on = watched
+    trainer.run()
+    bptt = cfg.bptt
+    assert rows[:8] == [0, bptt, 2 * bptt, 3 * bptt, 4 * bptt, 3 * bptt, 4 * bptt, 5 * bptt]
+    assert trainer.state.rollbacks == 1 and trainer.state.lr_scale == 0.5
+    assert trainer.state.step == trainer.steps_per_epoch  # each window counted once
+    for name, value in before[3].items():  # the replay of the 4th window starts from the same weights
+        assert torch.equal(value, before[5][name]), name
+    assert not all(torch.equal(v, before[6][k]) for k, v in before[4].items())  # then half the lr
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
 def test_train_step_clips_like_clip_grad_norm(tmp_path, corpus_file, optimizer):
     """SGD folds the clip factor into the lr, momentum scales the gradients: both must be the

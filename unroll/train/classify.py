@@ -36,7 +36,7 @@ from unroll.checkpoint import load_checkpoint
 from unroll.classify_config import ENCODER_FIELDS, ClassifierConfig, ClassifyConfig
 from unroll.data.batching import SentenceBatch, sentence_batches
 from unroll.data.labeled import LabeledData, classify_spec, load_labeled
-from unroll.errors import CheckpointError, TrainingDiverged, UnrollError
+from unroll.errors import CheckpointError, UnrollError
 from unroll.evaluate.classify import pred_error
 from unroll.models.classifier import Classifier, encoder_from_lm, read_classifier, save_classifier, warm_start
 from unroll.text import TextSpec, Vocab
@@ -196,8 +196,10 @@ class ClassifierRun(Run):
                                          rng=[self.cfg.seed, self.state.epoch])
         return self._batches[self.state.batch:]
 
-    def train_on(self, batch: SentenceBatch) -> tuple[float, int]:
+    def train_on(self, batch: SentenceBatch) -> tuple[float | None, int]:
         loss = self.step(batch)
+        if loss is None:  # rolled back: the data position is the snapshot's
+            return None, 0
         self.state.batch += 1
         self._examples += self.cfg.batch_size
         return loss, 1
@@ -225,8 +227,11 @@ class ClassifierRun(Run):
         return f"update {self.state.step} loss {loss:.4f} {rate:.0f} ex/s"
 
     # ---- one update ----------------------------------------------------------------------
-    def step(self, batch: SentenceBatch) -> float:
-        """One update on a padded batch of examples; returns its mean loss."""
+    def base_lr(self) -> float:
+        return self.cfg.learning_rate
+
+    def step(self, batch: SentenceBatch) -> float | None:
+        """One update on a padded batch of examples; returns its mean loss, or None after a rollback."""
         cfg, s = self.cfg, self.state
         mine, weight = self.dist.share(len(batch.index))  # under torchrun: this rank's examples of the batch
         if len(mine) < len(batch.index):
@@ -242,7 +247,8 @@ class ClassifierRun(Run):
             loss = loss + cfg.output_l2 * self.model.classifier.weight.pow(2).sum()
         value = self.dist.mean_item(loss)  # the whole batch's mean loss, on every rank
         if not math.isfinite(value):
-            raise TrainingDiverged(f"training diverged: loss {value} at update {s.step}; lower --lr or set --clip")
+            self.roll_back(f"loss {value}")
+            return None
         error = self.dist.mean_item((logits.detach().argmax(-1) != y).to(logits.dtype).mean() * weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -283,6 +289,7 @@ class ClassifierRun(Run):
         loss_txt = f" | train loss {train_loss:.4f} err {train_err:.4f}" if train_loss is not None else ""
         self.echo(f"epoch {s.epoch} | update {s.step}{loss_txt} | valid err {valid:.4f}{test_txt}"
                   f"{' *' if best else ''} | {self.elapsed():.0f}s")
+        self.snapshot()
         self.save()
         return stop
 

@@ -19,7 +19,6 @@ The loss is the mean cross-entropy per token. TensorFlow's PTB tutorial sums it 
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -34,7 +33,7 @@ from unroll import rundir
 from unroll.checkpoint import load_checkpoint
 from unroll.config import ModelConfig, TrainConfig
 from unroll.data import batchify, iter_bptt, load_corpus
-from unroll.errors import CheckpointError, DataError, TrainingDiverged, UnrollError
+from unroll.errors import CheckpointError, DataError, UnrollError
 from unroll.evaluate import evaluate
 from unroll.models import LanguageModel, detach_state, load_model, save_model
 from unroll.text import levels
@@ -77,8 +76,6 @@ class LMState(RunState):
 
     row: int = 0  # next window's first row in train_data
     tokens: int = 0  # training tokens seen
-    lr_scale: float = 1.0  # halved at each rollback after a non-finite loss
-    rollbacks: int = 0
     best_loss: float = math.inf  # best validation loss so far (best/ holds its weights)
     best_valid: dict[str, float] | None = None
     loss_sum: float = 0.0  # training loss since the last evaluation
@@ -197,14 +194,10 @@ class LanguageModelRun(Run):
         self.extra = {"text": corpus.text.to_dict(), "train": cfg.to_dict()}
         self.state: LMState = LMState()
         self.hidden: Any = None  # carried state (None: zeros)
-        self._good: tuple[Any, ...] | None = None  # last known-good weights + optimizer state
         self._validated_at: int | None = None  # step of the last validation in this session
         self._session_tokens = 0
 
     # ---- the task's part of the loop -----------------------------------------------------
-    def on_start(self) -> None:
-        self._good = self._snapshot()
-
     def epoch_items(self) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
         cfg = self.cfg
         return iter_bptt(self.train_data, cfg.bptt, start=self.state.row, rng=self.data_rng,
@@ -213,6 +206,8 @@ class LanguageModelRun(Run):
     def train_on(self, window: tuple[int, np.ndarray, np.ndarray]) -> tuple[float | None, int]:
         row, x, y = window
         loss = self.step(x, y)
+        if loss is None:  # rolled back: the data position is the snapshot's
+            return None, 0
         self.state.row = row + len(x)
         return loss, max(1, round(len(x) / self.cfg.bptt))
 
@@ -266,7 +261,7 @@ class LanguageModelRun(Run):
         loss, objective, hidden = self._forward(x_t, y_t)
         value = self.dist.mean_item(loss)  # the whole batch's mean loss, on every rank
         if not math.isfinite(value):
-            self._roll_back(f"loss {value}")
+            self.roll_back(f"loss {value}")
             return None
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
@@ -308,7 +303,7 @@ class LanguageModelRun(Run):
         total = _total_norm([p.grad for p in params], self._foreach)
         norm = float(total)
         if not math.isfinite(norm):
-            self._roll_back(f"gradient norm {norm}")
+            self.roll_back(f"gradient norm {norm}")
             return None
         coef = self.cfg.clip / (norm + 1e-6)
         if coef < 1 and self._clip_by_lr:
@@ -331,29 +326,16 @@ class LanguageModelRun(Run):
             done = max(done, self.elapsed() / self.cfg.time_budget)
         return done
 
-    # ---- non-finite losses ---------------------------------------------------------------
-    def _snapshot(self) -> tuple[Any, ...]:
+    # ---- non-finite losses: what a rollback restores besides Run.snapshot's -------------
+    def task_snapshot(self) -> Any:
         average = self.average.state_dict() if self.average is not None else None
-        return copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict(), self.schedule.state_dict(), average))
+        return detach_state(self.hidden), self.schedule.state_dict(), average
 
-    def _roll_back(self, what: str) -> None:
-        """Go back to the last good weights with half the lr, or give up after max_rollbacks."""
-        s = self.state
-        if s.rollbacks >= self.cfg.max_rollbacks:
-            raise TrainingDiverged(
-                f"training diverged: {what} at step {s.step} (epoch {s.epoch + 1}) after "
-                f"{s.rollbacks} rollbacks with the lr halved each time; lower --lr or --clip"
-            )
-        s.rollbacks += 1
-        s.lr_scale *= 0.5
-        weights, optim, sched, average = copy.deepcopy(self._good)
-        self.model.load_state_dict(weights)
-        self.optimizer.load_state_dict(optim)
-        self.schedule.load_state_dict(sched)
+    def restore_task(self, snapshot: Any) -> None:
+        self.hidden, schedule, average = snapshot
+        self.schedule.load_state_dict(schedule)
         if average is not None:
             self.average.load_state_dict(average)
-        self.hidden = None
-        self.echo(f"{what} at step {s.step}: rolled back to the last good state; lr now x{s.lr_scale:g}")
 
     # ---- evaluation ----------------------------------------------------------------------
     def evaluate(self, kind: str) -> bool:
@@ -364,7 +346,7 @@ class LanguageModelRun(Run):
             self.echo(f"step {self.state.step}: validation stalled, NT-ASGD now averages the weights")
         stop = self.patience_ran_out(loss)
         if math.isfinite(loss):
-            self._good = self._snapshot()
+            self.snapshot()
         self.save(plot=kind == "epoch")
         return stop
 

@@ -16,6 +16,7 @@ dataclass, the optimizer, every random number generator and the task's extra ten
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from unroll import rundir
-from unroll.errors import CheckpointError, UnrollError
+from unroll.errors import CheckpointError, TrainingDiverged, UnrollError
 from unroll.models.device import resolve_precision
 from unroll.train import distributed
 from unroll.train.distributed import Distributed
@@ -96,23 +97,30 @@ class RunState:
     stop_best: float = math.inf  # best validation figure for early stopping
     bad_evals: int = 0  # evaluations since stop_best improved
     eval_seconds: float = 0.0  # how long the last validation took (kept free at the time budget)
+    lr_scale: float = 1.0  # halved at each rollback after a non-finite loss
+    rollbacks: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: None if isinstance(v, float) and math.isinf(v) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunState":
-        """The fields of ``cls`` from ``d`` (a trainer state holds other keys too), cast to their defaults' types."""
+        """The fields of ``cls`` from ``d`` (a trainer state holds other keys too), cast to their
+        defaults' types. The rollback counters, which older states kept only for language models,
+        default to none so far."""
         values = {}
         for f in fields(cls):
             default = f.default_factory() if callable(f.default_factory) else f.default
-            value = d[f.name]
+            value = d.get(f.name, default) if f.name in _ADDED_LATER else d[f.name]
             if isinstance(default, float):
                 value = math.inf if value is None and math.isinf(default) else float(value)
             elif isinstance(default, int):
                 value = int(value)
             values[f.name] = value
         return cls(**values)
+
+
+_ADDED_LATER = {"lr_scale", "rollbacks"}
 
 
 def seed_everything(seed: int) -> None:
@@ -146,6 +154,9 @@ class Run:
         self.interrupted = 0  # the signal that asked the run to stop (SIGINT, SIGTERM, SIGUSR1), once one did
         self._session_start = 0.0
         self._plotted = -math.inf  # when the learning curve was last drawn
+        self._good: Any = None  # what a rollback restores (see snapshot)
+        self._good_step = 0
+        self._rolled_back = False
 
     def _adopt(self, model: torch.nn.Module) -> None:
         """Place the model; under torchrun wrap it in DDP (the training forward is ``self.ddp``)."""
@@ -191,6 +202,14 @@ class Run:
         return {}
 
     def load_extra_state(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def task_snapshot(self) -> Any:
+        """What the task holds besides state, weights, optimizer and RNGs, for a rollback (the
+        language model's carried state, schedule and weight average)."""
+        return None
+
+    def restore_task(self, snapshot: Any) -> None:
         pass
 
     def data_fingerprint(self) -> dict[str, str]:
@@ -253,6 +272,7 @@ class Run:
         torch.set_flush_denormal(True)  # denormals make a diverging run several times slower on x86
         self._session_start = self._plotted = time.perf_counter()
         self.on_start()
+        self.snapshot()
         with interruptible(self):
             stopped = self._loop()
             self.finish(stopped)
@@ -265,24 +285,37 @@ class Run:
 
     def _loop(self) -> str:
         while self.state.epoch < self.cfg.epochs:
-            items = iter(self.epoch_items())
-            with _progress_bar(self) as bar:
-                while True:
-                    stopped = self.dist.agree(self.should_stop())  # before drawing the next item: keeps RNGs exact
-                    if stopped:
-                        return stopped
-                    item = next(items, None)
-                    if item is None:
-                        break
-                    loss, advance = self.train_on(item)
-                    bar.update(loss, advance)
-                    every = self.cfg.eval_every
-                    if loss is not None and every and self.state.step % every == 0 and self.evaluate("steps"):
-                        return "early_stopping"
+            stopped = self._epoch()
+            if stopped == "rolled_back":  # the data position went back: draw that epoch's items again
+                continue
+            if stopped:
+                return stopped
             self.end_epoch()
             if (self.evaluates_each_epoch or not self.cfg.eval_every) and self.evaluate("epoch"):
                 return "early_stopping"
         return "finished"
+
+    def _epoch(self) -> str | None:
+        """The rest of the current epoch; a stop reason, "rolled_back", or None at its end."""
+        items = iter(self.epoch_items())
+        with _progress_bar(self) as bar:
+            while True:
+                stopped = self.dist.agree(self.should_stop())  # before drawing the next item: keeps RNGs exact
+                if stopped:
+                    return stopped
+                item = next(items, None)
+                if item is None:
+                    return None
+                loss, advance = self.train_on(item)
+                if self._rolled_back:
+                    self._rolled_back = False
+                    return "rolled_back"
+                bar.update(loss, advance)
+                every = self.cfg.eval_every
+                if loss is not None and every and self.state.step % every == 0 and self.evaluate("steps"):
+                    return "early_stopping"
+                if self.state.step - self._good_step >= self.cfg.rollback_every:
+                    self.snapshot()
 
     def should_stop(self) -> str | None:
         if self.interrupted:
@@ -305,6 +338,42 @@ class Run:
             return False
         self.state.bad_evals += 1
         return self.cfg.patience > 0 and self.state.bad_evals >= self.cfg.patience
+
+    # ---- non-finite losses --------------------------------------------------------------
+    def snapshot(self) -> None:
+        """Keep in memory what a rollback goes back to: the state with the data position,
+        weights, optimizer, every RNG and the task's own (taken every ``rollback_every`` updates
+        and after each finite validation)."""
+        self._good = copy.deepcopy((self.state.to_dict(), self.model.state_dict(), self.optimizer.state_dict(),
+                                    self.rng_state(), self.task_snapshot()))
+        self._good_step = self.state.step
+
+    def roll_back(self, what: str) -> None:
+        """After a non-finite loss or gradient: back to the snapshot, the same data again with
+        half the lr, or give up after ``max_rollbacks``. Every rank sees the same loss, so all
+        roll back together."""
+        s = self.state
+        if s.rollbacks >= self.cfg.max_rollbacks:
+            raise TrainingDiverged(
+                f"training diverged: {what} at step {s.step} (epoch {s.epoch + 1}) after "
+                f"{s.rollbacks} rollbacks with the lr halved each time; lower --lr or --clip"
+            )
+        rollbacks, lr_scale = s.rollbacks + 1, s.lr_scale * 0.5
+        state, weights, optimizer, rng, task = copy.deepcopy(self._good)
+        self.state = type(self.state).from_dict(state)
+        self.state.rollbacks, self.state.lr_scale = rollbacks, lr_scale
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict(optimizer)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.base_lr() * lr_scale
+        self.set_rng_state(rng)
+        self.restore_task(task)
+        self._rolled_back = True
+        self.echo(f"{what} at step {s.step}: rolled back to step {self.state.step}; lr now x{lr_scale:g}")
+
+    def base_lr(self) -> float:
+        """The lr the settings give, before any rollback halved it."""
+        return self.cfg.lr
 
     # ---- the resumable checkpoint --------------------------------------------------------
     def save(self, plot: bool = False) -> None:
