@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.fuzz import cases
 from unroll.classify_config import ClassifierConfig, ClassifyConfig
 from tests.support.cli import one_error_line
 from unroll.cli import main
@@ -88,7 +89,7 @@ def exit_code(argv: list[str]) -> int:
         return int(e.code)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=cases(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_setting_in_a_config_file_or_a_flag_shows_or_is_one_line(tmp_path, capsys, data):
     command, sections = data.draw(st.sampled_from(COMMANDS))

@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.support.cli import one_error_line
+from tests.support.labeled import synthetic_csv
+from tests.support.fuzz import cases
 from unroll.cli import main
 from tests.support.tiny_models import save, word_lm
 
@@ -45,7 +47,7 @@ def damaged(data: bytes, how: tuple) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=cases(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(FILES), how=damage)
 def test_a_damaged_checkpoint_file_is_one_line_exit_2_or_still_works(pristine, tmp_path, capsys, name, how):
     directory = tmp_path / "ckpt"
@@ -73,7 +75,7 @@ def run_files(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     return out, {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=cases(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(STATE_FILES), how=damage)
 @example(name="metrics.jsonl", how=("random", b"0"))  # valid JSON, not a record: once a traceback
 def test_a_damaged_trainer_state_is_one_line_exit_2_or_resumes(run_files, tmp_path, capsys, name, how):
@@ -84,6 +86,35 @@ def test_a_damaged_trainer_state_is_one_line_exit_2_or_resumes(run_files, tmp_pa
         (directory / f).parent.mkdir(parents=True, exist_ok=True)
         (directory / f).write_bytes(damaged(data, how) if Path(f).name == name else data)
     code = main(["train", "--resume", str(directory), "--max-steps", "6", "--quiet"])
+    assert code in (0, 2)
+    if code == 2:
+        one_error_line(capsys)
+
+
+CLASSIFIER_FILES = ["model.safetensors", "config.json", "vocab.json"]
+
+
+@pytest.fixture(scope="module")
+def classifier_files(tmp_path_factory) -> dict[str, bytes]:
+    root = tmp_path_factory.mktemp("classifier")
+    data = synthetic_csv(root / "d.csv", n=60)
+    assert main(["classify", "train", "--data", str(data), "--emb-size", "8", "--epochs", "1", "--quiet",
+                 "--out", str(root / "run")]) == 0
+    best = root / "run" / "best"
+    return {name: (best / name).read_bytes() for name in CLASSIFIER_FILES}
+
+
+@settings(max_examples=cases(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(CLASSIFIER_FILES), how=damage)
+def test_a_damaged_classifier_checkpoint_is_one_line_exit_2_or_predicts(classifier_files, tmp_path, capsys, name, how):
+    directory = tmp_path / "ckpt"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir()
+    for f, data in classifier_files.items():
+        (directory / f).write_bytes(damaged(data, how) if f == name else data)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a good film\nbad\n", encoding="utf-8")
+    code = main(["classify", "predict", str(directory), str(lines)])
     assert code in (0, 2)
     if code == 2:
         one_error_line(capsys)

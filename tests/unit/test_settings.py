@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.fuzz import cases
 from unroll.classify_config import ClassifierConfig, ClassifyConfig
 from unroll.config import ModelConfig, TrainConfig
 from unroll.errors import UnrollError
@@ -68,7 +69,7 @@ JSON_VALUES = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=cases(400), deadline=None)
 @given(data=st.data())
 def test_any_json_value_for_any_field_loads_or_is_one_unroll_error(data):
     cls = data.draw(st.sampled_from(list(BASES)))

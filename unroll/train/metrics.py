@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ def _record(line: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 # The y axis of each metric (label, scale) and the x axis of each record field a curve can follow.
 _Y_AXES = {"ppl": ("perplexity", "log"), "err": ("error rate", "linear")}
 _X_AXES = {"tokens": "training tokens", "update": "updates"}
@@ -86,7 +91,7 @@ def plot_curve(records: list[dict[str, Any]], path: str | os.PathLike, title: st
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for split in splits:
         key = f"{split}_{metric}"
-        points = [r for r in records if r.get(key) is not None]
+        points = [r for r in records if _number(r.get(key)) and _number(r.get(x))]  # a damaged record is left out
         if points:
             marker = "." if split == "train" else "o"
             ax.plot([r[x] for r in points], [r[key] for r in points], label=split, marker=marker)
