@@ -26,6 +26,8 @@ COMMANDS = [
     "unroll.cli.classify",
     "unroll.cli.generate",
     "unroll.cli.score",
+    "unroll.cli.export",
+    "unroll.cli.average",
     "unroll.cli.data",
     "unroll.cli.gradcheck",
 ]

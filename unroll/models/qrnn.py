@@ -67,7 +67,21 @@ class _LinearScan(torch.autograd.Function):
 
 def linear_scan(a: Tensor, b: Tensor, c0: Tensor) -> Tensor:
     """All states ``c [T, ...]`` of the recurrence ``c_t = a_t * c_{t-1} + b_t`` (see _LinearScan)."""
+    if torch.compiler.is_exporting():
+        # torch.export (ONNX export, unroll.export) cannot follow a Python loop over a dynamic
+        # length; torch's scan operator becomes an ONNX Scan, the same loop inside the graph
+        return _export_scan(a, b, c0)
     return _LinearScan.apply(a, b, c0)
+
+
+def _export_scan(a: Tensor, b: Tensor, c0: Tensor) -> Tensor:
+    from torch._higher_order_ops.scan import scan
+
+    def step(prev: Tensor, ab: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        c = torch.addcmul(ab[1], ab[0], prev)
+        return c, c.clone()  # scan's outputs may not alias its carry
+
+    return scan(step, c0, (a, b))[1]
 
 
 class QRNN(nn.Module):
