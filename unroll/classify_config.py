@@ -80,10 +80,12 @@ class ClassifyConfig:
     valid_fraction: float = setting(0.05, "share of train held out for validation (seeded) when the data has "
                                     "no valid split", aliases=("valid_portion",), at_least=0, below=1)
     # preprocessing (the tutorial: Treebank words, lowercased, HTML line breaks removed)
-    level: str = setting("word", "tokens: word (Treebank) | whitespace | char")
+    level: str = setting("word", "tokens: word (Treebank) | whitespace | char | bpe | unigram")
+    vocab_size: int | None = setting(None, "bpe / unigram: pieces in the subword vocabulary, learned from the "
+                                     "train examples; none: 8000", at_least=2)
     lower: bool = setting(True, "lowercase before tokenizing")
-    max_vocab: int = setting(10000, "vocabulary size, <unk> included; rarer words become <unk>",
-                             aliases=("n_words",), at_least=2)
+    max_vocab: int = setting(10000, "vocabulary size, <unk> included; rarer words become <unk> (not for bpe / "
+                             "unigram: see vocab_size)", aliases=("n_words",), at_least=2)
     max_length: int | None = setting(100, "examples longer than this many tokens: see overlong; none: no limit",
                                      aliases=("maxlen",), at_least=1)
     overlong: str = setting("drop", "drop: leave them out of train/valid (the tutorial) | head: keep the first "
@@ -130,6 +132,8 @@ class ClassifyConfig:
         ):
             if getattr(self, name) not in choices:
                 raise UnrollError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}")
+        if self.vocab_size is not None and not levels.get(self.level).learns:
+            raise UnrollError("--vocab-size is for a subword level: add --level bpe or --level unigram")
 
     @property
     def learning_rate(self) -> float:

@@ -124,7 +124,9 @@ class TrainConfig:
 
     # data
     data: str = setting("tinyshakespeare", "a registered dataset name or a path (file or directory)")
-    level: str | None = setting(None, "char | word | whitespace; none: the dataset's own (ptb: whitespace)")
+    level: str | None = setting(None, "char | word | whitespace | bpe | unigram; none: the dataset's own (ptb: whitespace)")
+    vocab_size: int | None = setting(None, "bpe / unigram: pieces in the subword vocabulary, learned from the "
+                                     "train split; none: 8000", at_least=2)
     max_vocab: int | None = setting(None, "keep the most frequent types; the rest become <unk>",
                                      at_least=2)
     encoding: str | None = setting(None, "text encoding of the data files (none: UTF-8)")
@@ -193,6 +195,8 @@ class TrainConfig:
                 raise UnrollError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}")
         if self.level is not None:
             levels.get(self.level)
+        if self.vocab_size is not None and (self.level is None or not levels.get(self.level).learns):
+            raise UnrollError("--vocab-size is for a subword level: add --level bpe or --level unigram")
         if self.average_from is not None and self.optimizer == "ntasgd":
             raise UnrollError("ntasgd averages the weights itself; drop average_from or pick another optimizer")
 

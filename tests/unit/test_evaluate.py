@@ -32,7 +32,7 @@ def test_numpy_and_torch_engines_give_the_same_numbers(cell, batch_size, bptt):
     ids = np.random.default_rng(1).integers(0, len(WORDS), size=61)
     a, b = evaluate(model, ids, batch_size, bptt), evaluate(numpy_twin(model), ids, batch_size, bptt)
     assert a["tokens"] == b["tokens"] == (61 // batch_size - 1) * batch_size
-    for key in ("loss", "ppl", "bpc"):
+    for key in ("loss", "ppl", "bits_per_token", "nll"):
         assert b[key] == pytest.approx(a[key], rel=1e-12, abs=0), key
 
 
@@ -45,7 +45,8 @@ def test_numpy_stream_carries_state_and_matches_a_hand_computed_pass():
     by_hand = float(np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(40), ids[1:]]))
     assert short["tokens"] == 40
     assert short["loss"] == pytest.approx(by_hand, rel=1e-12) and whole["loss"] == pytest.approx(by_hand, rel=1e-12)
-    assert short["bpc"] == pytest.approx(by_hand / math.log(2), rel=1e-12)
+    assert short["bits_per_token"] == pytest.approx(by_hand / math.log(2), rel=1e-12)
+    assert short["nll"] == pytest.approx(by_hand * 40, rel=1e-12)
     chunks = [(ids[i:i + 4, None], ids[i + 1:i + 5, None], None) for i in range(0, 40, 4)]
     assert mean_loss(twin, chunks, carry_state=True) == pytest.approx(by_hand, rel=1e-12)
     assert abs(mean_loss(twin, chunks) - by_hand) > 1e-6  # a zero state at each window differs

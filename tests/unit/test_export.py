@@ -179,6 +179,16 @@ def test_int8_runs_is_smaller_and_close_in_perplexity(tmp_path):
     assert np.isfinite(int8).all() and 0 < diff.mean() < 0.05 and diff.max() < 0.5  # quantized, and still close
 
 
+@pytest.mark.parametrize("cell", ["lstm", "qrnn"])
+def test_a_model_trained_with_dropout_exports_in_eval_mode(tmp_path, cell):
+    cfg = ModelConfig(vocab_size=len(WORDS), cell=cell, emb_size=8, hidden_size=8, num_layers=2, dropout=0.5,
+                      emb_dropout=0.1, init_scale=0.5)
+    torch.manual_seed(0)
+    d = checkpoint(tmp_path / "ckpt", LanguageModel(cfg))
+    result = export_onnx(d, d / "model.onnx")  # its check runs PyTorch after the export: in eval mode
+    assert result.max_abs < 1e-4
+
+
 def test_a_failing_check_is_one_error_and_leaves_no_file(tmp_path, monkeypatch):
     d = checkpoint(tmp_path / "m", tiny("lstm"))
     real = exporters.export

@@ -86,13 +86,14 @@ def test_a_learned_level_round_trips_through_a_checkpoint(pairs, tmp_path):
 
 
 def test_levels_come_from_the_registry(pairs):
-    assert levels.names() == ["char", "word", "whitespace", "pairs"]
+    assert levels.names() == ["char", "word", "whitespace", "bpe", "unigram", "pairs"]
     assert levels.get("pairs").learns and levels.get("pairs").files == ("pairs.json",)
     assert not any(levels.get(name).learns for name in ("char", "word", "whitespace"))
     assert levels.get("char").characters and levels.get("char").joiner == ""
     assert levels.get("word").joiner == " " and not levels.get("word").characters
     assert TrainConfig(level=pairs).level == pairs
-    with pytest.raises(UnrollError, match="level 'byte'; choose one of char, word, whitespace, pairs"):
+    assert all(levels.get(name).learns for name in ("bpe", "unigram"))
+    with pytest.raises(UnrollError, match="level 'byte'; choose one of char, word, whitespace, bpe, unigram, pairs"):
         TextSpec(level="byte")
 
 

@@ -398,7 +398,7 @@ def test_evaluate_state_carried_window_independent_and_batch_one():
         logits, _ = model(torch.from_numpy(ids[:-1]).view(-1, 1))
     ref = torch.nn.functional.cross_entropy(logits.view(-1, 11), torch.from_numpy(ids[1:])).item()
     assert a["loss"] == pytest.approx(ref, rel=1e-12)
-    assert a["ppl"] == pytest.approx(math.exp(ref)) and a["bpc"] == pytest.approx(ref / math.log(2))
+    assert a["ppl"] == pytest.approx(math.exp(ref)) and a["bits_per_token"] == pytest.approx(ref / math.log(2))
 
 
 def test_presets_are_complete_and_ptb_small_is_tf_equivalent():

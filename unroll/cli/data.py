@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from unroll.errors import UnrollError
 from unroll.settings import check_value
 from unroll.text import levels
 
@@ -23,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats = sub.add_parser("stats", help="tokens per split, vocabulary size, OOV rate, sentence lengths")
     stats.add_argument("source", metavar="NAME|PATH", help="dataset name, text file, CSV file or folder with train/valid/test files")
     stats.add_argument("--level", choices=levels.names(), help="tokenization (default: the dataset's own, else word)")
+    stats.add_argument("--vocab-size", type=int, metavar="N", help="bpe / unigram: pieces learned from the train "
+                       "split (default 8000)")
     stats.add_argument("--lower", action="store_true", help="lowercase the text first")
     stats.add_argument("--encoding", help="text encoding of the files (default: utf-8)")
     stats.add_argument("--column", help="CSV column name or 0-based index (default: the first)")
@@ -59,12 +62,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     check_value("--min-freq", args.min_freq, at_least=1)
     if args.max_size is not None:
         check_value("--max-size", args.max_size, at_least=1)  # <unk> alone still describes the data
+    if args.vocab_size is not None:
+        check_value("--vocab-size", args.vocab_size, at_least=2)
+        if args.level is None or not levels.get(args.level).learns:
+            raise UnrollError("--vocab-size is for a subword level: add --level bpe or --level unigram")
     if args.source == "imdb":
-        stats = imdb_stats(args.level or "whitespace", args.lower)
+        stats = imdb_stats(args.level or "whitespace", args.lower, args.vocab_size)
     else:
         corpus = load_corpus(
             args.source, args.level, lower=args.lower, encoding=args.encoding, column=args.column,
-            max_size=args.max_size, min_freq=args.min_freq,
+            max_size=args.max_size, min_freq=args.min_freq, vocab_size=args.vocab_size,
         )
         stats = corpus_stats(corpus)
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from unroll.errors import UnrollError
     from unroll.models import load_model
     from unroll.presets import PRESETS
-    from unroll.text import TextSpec, Vocab
+    from unroll.text import Vocab
     from unroll.train import train
     from unroll.use.engine import LoadedModel
     from unroll.use.generate import generate
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if result.stopped == "interrupted":
         return report_interrupted(result, "unroll train")
     model, ckpt = load_model(result.best_dir)
-    spec, vocab = TextSpec.from_dict(ckpt.extra["text"]), Vocab.from_dict(ckpt.vocab)
+    spec, vocab = ckpt.text, Vocab.from_dict(ckpt.vocab)
     if not all(ch in vocab for ch in prime):
         prime = ""
     texts = generate(LoadedModel(model, vocab, spec), prime, num_samples=args.samples, max_tokens=args.length,

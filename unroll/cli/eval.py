@@ -1,4 +1,5 @@
-"""``unroll eval``: perplexity (and bits per character) of a checkpoint on a split or a text file."""
+"""``unroll eval``: perplexity, bits per character and byte, and word perplexity of a checkpoint
+on a split or a text file."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import json
 from unroll.cli.common import add_device_flag, add_last_flag, run_directory
 from unroll.config import PRECISIONS
 from unroll.settings import check_value
-from unroll.text import levels
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="perplexity / bits per character of a checkpoint",
-        description="Perplexity over a whole split with the hidden state carried, as papers report it. "
+        help="perplexity, bits per character, word perplexity of a checkpoint",
+        description="Perplexity over a whole split with the hidden state carried, as papers report it, "
+        "and the figures that compare across levels: bits per character and byte, word perplexity "
+        "(docs/metrics.md). "
         "DIR is a checkpoint or a training run (its best/ checkpoint is used).",
     )
     p.add_argument("dir", metavar="DIR", help="checkpoint directory or training run directory")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res))
     else:
-        bpc = f" | bpc {res['bpc']:.4f}" if levels.get(res["level"]).characters else ""
-        print(f"{res['split']}: loss {res['loss']:.4f} | ppl {res['ppl']:.2f}{bpc} | {res['tokens']} tokens "
+        print(f"{res['split']}: loss {res['loss']:.4f} | ppl {res['ppl']:.2f} | bpc {res['bpc']:.4f} "
+              f"| bpb {res['bpb']:.4f} | word ppl {res['word_ppl']:.2f} | {res['tokens']} tokens, {res['chars']} chars "
               f"| batch {res['batch_size']} | {res['checkpoint']}")
     return 0

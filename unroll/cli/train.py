@@ -73,7 +73,7 @@ def _resume(args: argparse.Namespace, train_over: dict[str, Any], **run: Any) ->
 def _report(result: Any) -> None:
     for what, res in (("best valid", result.best_valid), ("test (best checkpoint)", result.test)):
         if res:
-            bpc = f" | bpc {res['bpc']:.4f}" if levels.get(result.level).characters else ""
+            bpc = f" | bpc {res['bpc']:.4f} | word ppl {res['word_ppl']:.2f}" if "bpc" in res else ""
             print(f"{what}: loss {res['loss']:.4f} | ppl {res['ppl']:.2f}{bpc}")
 
 

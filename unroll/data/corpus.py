@@ -13,7 +13,7 @@ import io
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from unroll.data.download import fetch
 from unroll.data.files import read_text
 from unroll.data.registry import DATASETS, get_dataset
 from unroll.errors import DataError
-from unroll.text import UNK, TextSpec, Vocab
+from unroll.text import UNK, TextSpec, Vocab, levels
+from unroll.text.spec import COUNTS, Units, text_counts
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.9, 0.1)
@@ -39,6 +40,8 @@ class Corpus:
     vocab: Vocab
     splits: dict[str, np.ndarray]  # split -> int64 ids, markers included
     lengths: dict[str, np.ndarray]  # split -> length of each unit (line or sentence), summing to the split
+    # split -> chars, bytes, words of its text (unroll.text.spec.line_counts): bits per character
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def sentences(self, split: str) -> list[np.ndarray]:
         """The split cut into its units (lines or sentences), for padded sentence batches."""
@@ -57,6 +60,7 @@ def load_corpus(
     encoding: str | None = None,
     fractions: tuple[float, ...] | None = None,
     column: str | int | None = None,
+    vocab_size: int | None = None,
 ) -> Corpus:
     """Read, tokenize and encode a corpus.
 
@@ -64,7 +68,10 @@ def load_corpus(
     ``fractions``, default 0.9/0.1), a folder with train/valid/test files (``ptb.train.txt``,
     ``valid.txt``, ...), or a ``.csv`` file (one document per row from ``column``, the first
     column by default). ``spec`` (or ``level`` and ``lower``) says how to tokenize; the default
-    is the dataset's own (PTB: words with ``<eos>`` per line), else Treebank words.
+    is the dataset's own (PTB: words with ``<eos>`` per line), else Treebank words;
+    ``vocab_size`` is a subword level's number of pieces. A subword tokenizer not yet fitted
+    learns from the training split (a lone file is then cut at line boundaries by characters,
+    since its tokens are not known before).
     The vocabulary is built from the training split (``max_size``, ``min_freq``) unless one is
     given; ``<unk>`` is included only when some token needs it.
     """
@@ -74,19 +81,41 @@ def load_corpus(
         if ds is not None and level in (None, ds.text.level):
             spec = replace(ds.text, lower=lower)
         else:
-            spec = TextSpec.for_level(level or "word", lower)
+            spec = TextSpec.for_level(level or "word", lower, vocab_size)
+    elif vocab_size is not None and vocab_size != spec.vocab_size:
+        raise DataError(f"vocab_size {vocab_size} disagrees with the text settings' {spec.vocab_size}; give one")
     texts, default_fractions = _read_texts(name, encoding, column)
-    tokenized = {split: spec.tokenize_units(text) for split, text in texts.items()}
-    if len(tokenized) == 1:
-        tokens, lengths = tokenized.pop("train")
-        tokenized = _cut(tokens, lengths, fractions or default_fractions, spec.unit == "text", name)
+    fractions = fractions or default_fractions
+    if levels.get(spec.level).learns and len(texts) == 1:
+        # the tokenizer learns from the training part alone: cut the text first, by characters
+        texts = _cut_lines(texts["train"], fractions, name)
+    if not spec.fitted:
+        spec = spec.fit(texts["train"])
+    units = {split: spec.units(text) for split, text in texts.items()}
+    if len(units) == 1:
+        units = _cut(units.pop("train"), fractions, spec, name)
     if vocab is None:
-        counts = Counter(tokenized["train"][0])
-        unseen = any(t not in counts for split, (toks, _) in tokenized.items() if split != "train" for t in set(toks))
-        vocab = Vocab.build(counts, max_size=max_size, min_freq=min_freq, specials=[UNK] if unseen else [])
-    splits = {split: vocab.encode(toks) for split, (toks, _) in tokenized.items()}
-    lengths = {split: np.asarray(lens, dtype=np.int64) for split, (_, lens) in tokenized.items()}
-    return Corpus(name=name, text=spec, vocab=vocab, splits=splits, lengths=lengths)
+        vocab = _build_vocab(units, spec, max_size, min_freq)
+    return Corpus(
+        name=name, text=spec, vocab=vocab,
+        splits={split: vocab.encode(u.tokens) for split, u in units.items()},
+        lengths={split: np.asarray(u.lengths, dtype=np.int64) for split, u in units.items()},
+        counts={split: dict(zip(COUNTS, map(int, u.counts.sum(axis=0)))) for split, u in units.items()},
+    )
+
+
+def _build_vocab(units: dict[str, Units], spec: TextSpec, max_size: int | None, min_freq: int) -> Vocab:
+    """The training split's tokens by frequency; a subword model's unused pieces (bytes for
+    characters the training split lacks) follow, so no text is ever unknown."""
+    counts = Counter(units["train"].tokens)
+    inventory = spec.tokenizer.inventory()
+    if inventory is not None:
+        if max_size is not None:
+            raise DataError(f"max_vocab does not apply to the {spec.level} level; its size is vocab_size")
+        built = Vocab.build(counts).itos
+        return Vocab(built + [p for p in inventory if p not in counts])
+    unseen = any(t not in counts for split, u in units.items() if split != "train" for t in set(u.tokens))
+    return Vocab.build(counts, max_size=max_size, min_freq=min_freq, specials=[UNK] if unseen else [])
 
 
 def _read_texts(source: str, encoding: str | None, column: str | int | None) -> tuple[dict[str, str], tuple[float, ...]]:
@@ -148,34 +177,61 @@ def read_csv_column(path: Path, column: str | int | None, encoding: str | None =
     return text + "\n"
 
 
-def _cut(tokens: list[str], lengths: list[int], fractions: tuple[float, ...], anywhere: bool, name: str) -> dict[str, tuple[list[str], list[int]]]:
-    """Cut one tokenized text into train/valid(/test) by ``fractions``: at unit boundaries,
-    or (``anywhere``, a text read as one unit) at any token, as nanoGPT cuts characters."""
+def _check_fractions(fractions: tuple[float, ...]) -> None:
     if len(fractions) not in (2, 3) or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
         raise DataError(f"split fractions {fractions} must be 2 or 3 positive numbers summing to 1")
+
+
+def _cut(units: Units, fractions: tuple[float, ...], spec: TextSpec, name: str) -> dict[str, Units]:
+    """Cut one tokenized text into train/valid(/test) by ``fractions`` of its tokens: at unit
+    boundaries, or (a text read as one unit) at any token, as nanoGPT cuts characters."""
+    _check_fractions(fractions)
+    tokens, lengths = units.tokens, units.lengths
     n, m = len(tokens), len(fractions) - 1
     targets = [int(n * f) for f in np.cumsum(fractions)[:-1]]
     # Each part keeps at least one token (or unit), so a short file still splits.
-    if anywhere:
-        ends = None
+    if spec.unit == "text":
         if n <= m:
             raise DataError(f"{name}: too little text to cut into {m + 1} parts")
         cuts = [int(np.clip(t, k + 1, n - (m - k))) for k, t in enumerate(targets)]
-    else:
-        ends = np.cumsum(lengths)
-        if len(ends) <= m:
-            raise DataError(f"{name}: {len(ends)} line(s) are too few to cut into {m + 1} parts; give separate train/valid files")
-        cuts = [int(ends[np.clip(np.searchsorted(ends, t), k, len(ends) - 1 - (m - k))]) for k, t in enumerate(targets)]
-    bounds = [0, *cuts, n]
+        bounds = [0, *cuts, n]
+        out = {}
+        for split, lo, hi in zip(SPLITS, bounds, bounds[1:]):
+            # what the part covers, read back from its tokens (exact for characters); a line or a
+            # word cut in two ends only once, in the later part
+            piece = spec.tokenizer.detokenize(tokens[lo:hi])
+            covered = np.array([text_counts(piece)[k] for k in COUNTS], np.int64)
+            if hi < n and not piece.endswith("\n"):
+                covered -= 1
+                after = spec.tokenizer.detokenize(tokens[hi : hi + 1])
+                if not piece[-1].isspace() and after and not after[0].isspace():
+                    covered[COUNTS.index("words")] -= 1
+            out[split] = Units(tokens[lo:hi], [hi - lo], covered.reshape(1, 3))
+        return out
+    ends = np.cumsum(lengths)
+    if len(ends) <= m:
+        raise DataError(f"{name}: {len(ends)} line(s) are too few to cut into {m + 1} parts; give separate train/valid files")
+    cuts = [int(np.clip(np.searchsorted(ends, t), k, len(ends) - 1 - (m - k))) + 1 for k, t in enumerate(targets)]
+    bounds = [0, *cuts, len(ends)]
     out = {}
     for split, lo, hi in zip(SPLITS, bounds, bounds[1:]):
-        if ends is None:
-            lens = [hi - lo]
-        else:
-            first, last = np.searchsorted(ends, lo, side="right"), np.searchsorted(ends, hi, side="left")
-            lens = list(lengths[first : last + 1])
-        out[split] = (tokens[lo:hi], lens)
+        start, stop = (int(ends[lo - 1]) if lo else 0), int(ends[hi - 1])
+        out[split] = Units(tokens[start:stop], list(lengths[lo:hi]), units.counts[lo:hi])
     return out
+
+
+def _cut_lines(text: str, fractions: tuple[float, ...], name: str) -> dict[str, str]:
+    """Cut a raw text into train/valid(/test) at line ends by ``fractions`` of its characters."""
+    _check_fractions(fractions)
+    lines = text.splitlines(keepends=True)
+    m = len(fractions) - 1
+    if len(lines) <= m:
+        raise DataError(f"{name}: {len(lines)} line(s) are too few to cut into {m + 1} parts; give separate train/valid files")
+    ends = np.cumsum([len(line) for line in lines])
+    targets = [ends[-1] * f for f in np.cumsum(fractions)[:-1]]
+    cuts = [int(np.clip(np.searchsorted(ends, t), k, len(ends) - 1 - (m - k))) + 1 for k, t in enumerate(targets)]
+    bounds = [0, *cuts, len(lines)]
+    return {split: "".join(lines[lo:hi]) for split, lo, hi in zip(SPLITS, bounds, bounds[1:])}
 
 
 def corpus_stats(corpus: Corpus) -> dict[str, Any]:

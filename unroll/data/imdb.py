@@ -65,13 +65,16 @@ def _members(archive: Path) -> Iterator[tuple[re.Match[str], bytes]]:
         raise DataError(f"{archive}: cannot read the archive ({e})") from None
 
 
-def imdb_stats(level: str = "whitespace", lower: bool = False) -> dict[str, Any]:
-    """Reviews, labels, tokens and review lengths per split; vocabulary from the train split."""
-    tok = get_tokenizer(level, lower)
+def imdb_stats(level: str = "whitespace", lower: bool = False, vocab_size: int | None = None) -> dict[str, Any]:
+    """Reviews, labels, tokens and review lengths per split; vocabulary (and a subword model)
+    from the train split."""
+    tok = get_tokenizer(level, lower, vocab_size)
     out: dict[str, Any] = {"name": "imdb", "text": {"level": level, "lower": lower}, "splits": {}}
     vocab = None
     for split in IMDB_SPLITS:
         examples = imdb_examples(split)
+        if vocab is None and tok.learns:
+            tok.fit("\n".join(text for text, _ in examples))
         docs = [tok.tokenize(text) for text, _ in examples]
         if vocab is None:
             vocab = Vocab.build(Counter(t for d in docs for t in d), specials=[UNK])

@@ -44,9 +44,9 @@ def clean_text(text: str) -> str:
     return _BREAKS.sub(" ", text)
 
 
-def classify_spec(level: str = "word", lower: bool = True) -> TextSpec:
+def classify_spec(level: str = "word", lower: bool = True, vocab_size: int | None = None) -> TextSpec:
     """How an example becomes tokens: the whole text as one unit, no markers."""
-    return TextSpec(level=level, lower=lower, unit="text", bos=False, eos=False)
+    return TextSpec(level=level, lower=lower, unit="text", bos=False, eos=False, vocab_size=vocab_size)
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -170,10 +170,15 @@ def tokenize_texts(texts: list[str], spec: TextSpec) -> list[list[str]]:
     return [spec.tokenize(clean_text(t)) for t in texts]
 
 
-def build_vocab(docs: list[list[str]], n_words: int) -> Vocab:
+def build_vocab(docs: list[list[str]], n_words: int, inventory: list[str] | None = None) -> Vocab:
     """The ``n_words`` most frequent tokens of the training docs, ``<unk>`` first (the tutorial's
-    dictionary: rarer words map to one unknown id)."""
-    return Vocab.build(Counter(t for d in docs for t in d), max_size=n_words, specials=[UNK])
+    dictionary: rarer words map to one unknown id). A subword model's ``inventory`` is kept
+    whole instead (its size is the subword vocabulary's), the pieces unused in training last."""
+    counts = Counter(t for d in docs for t in d)
+    if inventory is None:
+        return Vocab.build(counts, max_size=n_words, specials=[UNK])
+    built = Vocab.build(counts, specials=[UNK]).itos
+    return Vocab(built + [p for p in inventory if p not in counts and p != UNK])
 
 
 def encode_docs(docs: list[list[str]], vocab: Vocab, maxlen: int | None = None, overlong: str = "drop") -> list[np.ndarray]:
@@ -225,8 +230,10 @@ def load_labeled(
     spec = spec or classify_spec()
     splits = training_splits(read_labeled(source, text_column, label_column, encoding), valid_portion, seed)
     labels = labels or label_names(splits["train"], source)
+    if not spec.fitted:  # a subword tokenizer learns from the training examples alone
+        spec = spec.fit("\n".join(clean_text(t) for t, _ in splits["train"]))
     docs = {s: tokenize_texts([t for t, _ in ex], spec) for s, ex in splits.items()}
-    vocab = vocab or build_vocab(docs["train"], n_words)
+    vocab = vocab or build_vocab(docs["train"], n_words, spec.tokenizer.inventory())
     x, y, dropped = {}, {}, {}
     for s, ex in splits.items():
         ids, ys = encode_docs(docs[s], vocab, maxlen, overlong), label_ids(ex, labels, f"{source} ({s} split)")

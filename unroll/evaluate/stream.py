@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,10 +38,32 @@ def windows(ids: np.ndarray, batch_size: int, bptt: int) -> Iterator[tuple[np.nd
 
 
 def metrics(total: float, count: int) -> dict[str, float]:
-    """``{"loss": nats per token, "ppl": exp(loss), "bpc": loss / ln 2, "tokens": count}`` from a
-    summed cross-entropy (``bpc`` is bits per character for a character model, per token otherwise)."""
+    """Per-token figures from a summed cross-entropy: ``loss`` (nats per predicted token),
+    ``ppl`` = exp(loss), ``bits_per_token`` = loss / ln 2, ``nll`` (the sum) and ``tokens``
+    (the predicted ones). Bits per token are bits per character only when a token is one."""
     loss = total / count
-    return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "bpc": loss / LN2, "tokens": count}
+    return {"loss": loss, "ppl": math.exp(min(loss, 700.0)), "bits_per_token": loss / LN2, "nll": total,
+            "tokens": count}
+
+
+def per_text(res: dict[str, float], stream_tokens: int, counts: Mapping[str, int]) -> dict[str, float]:
+    """``res`` with the figures that compare across levels, from what the evaluated text holds
+    (``counts``: chars, bytes, words; :func:`unroll.text.spec.line_counts` says how they are counted):
+
+    - ``bpc`` = NLL / (ln 2 x characters), ``bpb`` = NLL / (ln 2 x UTF-8 bytes);
+    - ``word_ppl`` = exp(NLL / words), words counted on the text, one per line end included, so
+      the count is the same at every level.
+
+    NLL is the whole stream's: the mean loss times every token of it. The stream's first token
+    (of each column) has no left context and is not predicted, so its share is the mean's; with
+    batch 1 that is one token of the whole split.
+    """
+    nll = res["loss"] * stream_tokens
+    out = dict(res, chars=counts["chars"], bytes=counts["bytes"], words=counts["words"])
+    out["bpc"] = nll / (LN2 * counts["chars"])
+    out["bpb"] = nll / (LN2 * counts["bytes"])
+    out["word_ppl"] = math.exp(min(nll / counts["words"], 700.0))
+    return out
 
 
 def nll_sum(model: Any, batches: Iterable[Batch], carry_state: bool = False) -> tuple[float, float]:
@@ -62,9 +84,13 @@ def mean_loss(model: Any, batches: Iterable[Batch], carry_state: bool = False) -
 
 
 def evaluate(
-    model: Any, ids: np.ndarray, batch_size: int = 10, bptt: int = 35, precision: str = "fp32"
+    model: Any, ids: np.ndarray, batch_size: int = 10, bptt: int = 35, precision: str = "fp32",
+    counts: Mapping[str, int] | None = None,
 ) -> dict[str, float]:
-    """Mean cross-entropy per predicted token over ``ids`` with the state carried; see :func:`metrics`.
+    """Mean cross-entropy per predicted token over ``ids`` with the state carried (see
+    :func:`metrics`); given the ``counts`` of the text ``ids`` encode (``Corpus.counts[split]``,
+    ``unroll.text.spec.text_counts``), also bits per character and byte and word perplexity
+    (:func:`per_text`).
 
     ``precision`` (fp32, bf16, auto) applies to a torch model; the NumPy engine computes in its
     own dtype (``auto`` is that dtype; ``bf16`` is an error).
@@ -73,8 +99,10 @@ def evaluate(
     if torch is not None and isinstance(model, torch.nn.Module):
         from unroll.evaluate.torch_lm import evaluate_torch
 
-        return evaluate_torch(model, ids, batch_size, bptt, precision)
-    if precision == "bf16":
-        raise UnrollError("the NumPy engine has no bf16 precision; use fp32 (it computes in the model's dtype)")
-    total, count = nll_sum(model, ((x, y, None) for x, y in windows(ids, batch_size, bptt)), carry_state=True)
-    return metrics(total, int(count))
+        res = evaluate_torch(model, ids, batch_size, bptt, precision)
+    else:
+        if precision == "bf16":
+            raise UnrollError("the NumPy engine has no bf16 precision; use fp32 (it computes in the model's dtype)")
+        total, count = nll_sum(model, ((x, y, None) for x, y in windows(ids, batch_size, bptt)), carry_state=True)
+        res = metrics(total, int(count))
+    return res if counts is None else per_text(res, len(ids), counts)

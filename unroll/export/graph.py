@@ -45,7 +45,10 @@ class Stateful(nn.Module):
 
     def __init__(self, model: nn.Module, layout: StateLayout, outputs: Outputs):
         super().__init__()
-        self.model, self.layout, self.outputs = model.eval(), layout, outputs
+        self.model, self.layout, self.outputs = model, layout, outputs
+        # eval as a whole: torch.onnx.export puts the wrapper back in the mode it found it in, and
+        # a wrapper left in training mode would switch the model's dropout back on
+        self.eval()
 
     def forward(self, tokens: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         logits, new = self.model(tokens, self.layout.to_model(state))

@@ -74,11 +74,15 @@ def names() -> list[str]:
     return list(_LEVELS)
 
 
-def get_tokenizer(level: str, lower: bool = False) -> Tokenizer:
-    """A fresh tokenizer for ``level`` (one that learns is not fitted yet)."""
-    return get(level).tokenizer(lower=lower)
+def get_tokenizer(level: str, lower: bool = False, vocab_size: int | None = None) -> Tokenizer:
+    """A fresh tokenizer for ``level`` (one that learns is not fitted yet); ``vocab_size`` is
+    for the tokenizers that take one (the subword levels)."""
+    sized = {} if vocab_size is None else {"vocab_size": vocab_size}
+    return get(level).tokenizer(lower=lower, **sized)
 
 
 register(Level("char", "unroll.text.tokenize:CharTokenizer", joiner="", characters=True, unit="text", eos=False))
 register(Level("word", "unroll.text.tokenize:WordTokenizer"))
 register(Level("whitespace", "unroll.text.tokenize:WhitespaceTokenizer"))
+register(Level("bpe", "unroll.text.subword:BPETokenizer", joiner=""))
+register(Level("unigram", "unroll.text.subword:UnigramTokenizer", joiner=""))

@@ -5,17 +5,46 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from unroll.errors import UnrollError
-from unroll.settings import check_fields, settings_from_dict
+from unroll.settings import check_fields, setting, settings_from_dict
 from unroll.text import levels
 from unroll.text.tokenize import Tokenizer, split_sentences
 from unroll.text.vocab import BOS, EOS, Vocab
 
 UNITS = ("text", "line", "sentence")
+COUNTS = ("chars", "bytes", "words")
+
+
+def normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def line_counts(line: str) -> np.ndarray:
+    """(characters, UTF-8 bytes, whitespace-separated words) of one line and its end: the line
+    end counts once, as a character, a byte and a word (the ``<eos>`` of word-level perplexity).
+    Counted on the text as written (before ``lower``), so every level of a text counts the same."""
+    return np.array([len(line) + 1, len(line.encode("utf-8", "surrogatepass")) + 1, len(line.split()) + 1], np.int64)
+
+
+def text_counts(text: str) -> dict[str, int]:
+    """:func:`line_counts` summed over the lines of ``text`` (a last line without a newline ends too)."""
+    lines = normalize_newlines(text).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    total = sum((line_counts(line) for line in lines), np.zeros(3, np.int64))
+    return dict(zip(COUNTS, map(int, total)))
+
+
+class Units(NamedTuple):
+    """A tokenized text: tokens, the length of each unit and the text it covers ([units, 3]: COUNTS)."""
+
+    tokens: list[str]
+    lengths: list[int]
+    counts: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -36,23 +65,38 @@ class TextSpec:
     unit: str = "line"
     bos: bool = False
     eos: bool = True
+    vocab_size: int | None = setting(None, "pieces of a subword level (bpe, unigram); none: 8000 there", at_least=2)
 
     def __post_init__(self) -> None:
         check_fields(self)  # config.json's "text" section is hand-editable too
+        learns = levels.get(self.level).learns
+        if self.vocab_size is not None and not learns:
+            raise UnrollError(f"--vocab-size is for a subword level (bpe or unigram), not {self.level}; "
+                              f"drop it, or add --level bpe")
         # one tokenizer per spec, not a field: a learned one holds state that config.json does not
-        object.__setattr__(self, "_tokenizer", levels.get_tokenizer(self.level, self.lower))
+        tokenizer = levels.get_tokenizer(self.level, self.lower, self.vocab_size)
+        object.__setattr__(self, "_tokenizer", tokenizer)
+        if learns and self.vocab_size is None:  # config.json records the size actually used
+            object.__setattr__(self, "vocab_size", getattr(tokenizer, "vocab_size", None))
+        object.__setattr__(self, "_fitted", not learns)
         if self.unit not in UNITS:
             raise UnrollError(f"unknown text unit {self.unit!r}; choose one of {', '.join(UNITS)}")
 
     @classmethod
-    def for_level(cls, level: str, lower: bool = False) -> "TextSpec":
-        """The level's usual settings: characters of the whole text; words with ``<eos>`` per line."""
+    def for_level(cls, level: str, lower: bool = False, vocab_size: int | None = None) -> "TextSpec":
+        """The level's usual settings: characters of the whole text; words or subwords with
+        ``<eos>`` per line."""
         usual = levels.get(level)
-        return cls(level=level, lower=lower, unit=usual.unit, bos=False, eos=usual.eos)
+        return cls(level=level, lower=lower, unit=usual.unit, bos=False, eos=usual.eos, vocab_size=vocab_size)
 
     @property
     def tokenizer(self) -> Tokenizer:
         return self._tokenizer  # type: ignore[attr-defined]
+
+    @property
+    def fitted(self) -> bool:
+        """Ready to tokenize: always, unless its tokenizer learns and has not learned (or been loaded)."""
+        return self._fitted  # type: ignore[attr-defined]
 
     def fit(self, text: str) -> "TextSpec":
         """This spec with its tokenizer fitted on ``text`` (the training split only); as is unless it learns."""
@@ -60,6 +104,7 @@ class TextSpec:
             return self
         fitted = replace(self)
         fitted.tokenizer.fit(text)
+        object.__setattr__(fitted, "_fitted", True)
         return fitted
 
     def save_files(self, directory: Path) -> None:
@@ -72,6 +117,7 @@ class TextSpec:
             return self
         loaded = replace(self)
         loaded.tokenizer.load(directory)
+        object.__setattr__(loaded, "_fitted", True)
         return loaded
 
     @property
@@ -79,19 +125,31 @@ class TextSpec:
         """The special tokens this spec inserts."""
         return [t for t, on in ((BOS, self.bos), (EOS, self.eos)) if on]
 
-    def _pieces(self, text: str) -> list[str]:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if self.unit == "text":
-            return [text]
+    def _pieces(self, text: str) -> list[tuple[str, np.ndarray]]:
+        """The units of ``text``, each with the (chars, bytes, words) of the text it covers
+        (:func:`line_counts`); a blank line that holds no sentence adds its counts to the next unit."""
+        text = normalize_newlines(text)
         lines = text.split("\n")
         if lines and lines[-1] == "":  # the newline that ends the last line starts no new one
             lines.pop()
+        if self.unit == "text":
+            return [(text, sum((line_counts(line) for line in lines), np.zeros(3, np.int64)))]
         if self.unit == "line":
-            return lines
-        return [s for line in lines if line.strip() for s in split_sentences(line)]
+            return [(line, line_counts(line)) for line in lines]
+        pieces: list[tuple[str, np.ndarray]] = []
+        pending = np.zeros(3, np.int64)
+        for line in lines:
+            pending = pending + line_counts(line)
+            for sentence in split_sentences(line) if line.strip() else []:
+                pieces.append((sentence, pending))
+                pending = np.zeros(3, np.int64)
+        if pieces:
+            pieces[-1] = (pieces[-1][0], pieces[-1][1] + pending)
+        return pieces
 
-    def tokenize_units(self, text: str, complete: bool = True) -> tuple[list[str], list[int]]:
-        """All tokens of ``text`` (markers included) and the length of each unit.
+    def units(self, text: str, complete: bool = True) -> Units:
+        """All tokens of ``text`` (markers included), the length of each unit and what text each
+        unit covers (``counts``: chars, bytes, words; the yardsticks of ``unroll.evaluate``).
 
         ``complete=False`` leaves the ``<eos>`` off the last unit: a prompt to continue.
         """
@@ -99,16 +157,23 @@ class TextSpec:
         bos, eos = [BOS] if self.bos else [], [EOS] if self.eos else []
         tokens: list[str] = []
         lengths: list[int] = []
-        for piece in self._pieces(text):
+        counts: list[np.ndarray] = []
+        for piece, covered in self._pieces(text):
             start = len(tokens)
             tokens += bos
             tokens += tok(piece)
             tokens += eos
             lengths.append(len(tokens) - start)
+            counts.append(covered)
         if not complete and eos and tokens:
             tokens.pop()
             lengths[-1] -= 1
-        return tokens, lengths
+        return Units(tokens, lengths, np.asarray(counts, dtype=np.int64).reshape(-1, 3))
+
+    def tokenize_units(self, text: str, complete: bool = True) -> tuple[list[str], list[int]]:
+        """All tokens of ``text`` (markers included) and the length of each unit."""
+        units = self.units(text, complete)
+        return units.tokens, units.lengths
 
     def tokenize(self, text: str, complete: bool = True) -> list[str]:
         return self.tokenize_units(text, complete)[0]
@@ -132,7 +197,10 @@ class TextSpec:
         return "".join(out) + detok(current)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["vocab_size"] is None:  # the levels that learn nothing keep their config.json as it was
+            del d["vocab_size"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TextSpec":

@@ -1,7 +1,7 @@
 """Tokenizers: text -> list of token strings, and back.
 
-Three levels (registered in ``unroll.text.levels``), each a small class with ``tokenize`` and
-``detokenize``:
+The levels (registered in ``unroll.text.levels``) are small classes with ``tokenize`` and
+``detokenize``; the subword ones, which learn, are in ``unroll.text.subword``:
 
 - ``char``: every character is a token (char-rnn, nanoGPT's shakespeare_char);
 - ``word``: Penn Treebank style words, as NLTK's ``word_tokenize`` makes them
@@ -16,7 +16,6 @@ from pathlib import Path
 
 from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
 from nltk.tokenize.treebank import TreebankWordDetokenizer
-
 
 
 @lru_cache(maxsize=1)
@@ -44,6 +43,11 @@ class Tokenizer:
 
     def __init__(self, lower: bool = False):
         self.lower = lower
+
+    def inventory(self) -> list[str] | None:
+        """Every token a fitted tokenizer can produce (a subword model's pieces), which the
+        vocabulary must hold even if the training split never used them; None: no fixed set."""
+        return None
 
     def fit(self, text: str) -> None:
         """Learn from the training text (nothing to learn unless ``learns``)."""

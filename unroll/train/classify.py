@@ -117,14 +117,14 @@ def train_classifier(
     lm = spec = vocab = None
     if init_from is not None:
         lm = dist.from_main(lambda: load_checkpoint(init_from))
-        if "text" not in lm.extra:
+        if lm.text is None:
             raise CheckpointError(f"{init_from}: config.json has no 'text' settings; cannot tokenize like the language model")
         encoder = encoder_from_lm(lm.model)
         clash = [k for k in ENCODER_FIELDS if k in settings and settings[k] not in (None, encoder[k])]
         if clash:
             raise UnrollError(f"--init-from {init_from}: {', '.join(clash)} come from the language model; drop those settings")
         settings.update(encoder)
-        spec, vocab = TextSpec.from_dict(lm.extra["text"]), Vocab.from_dict(lm.vocab)
+        spec, vocab = lm.text, Vocab.from_dict(lm.vocab)
     cfg, data = _load_data(cfg, dist, spec, vocab)
     model_cfg = ClassifierConfig(vocab_size=len(data.vocab), num_classes=len(data.labels), **settings)
     run = ClassifierRun(cfg, model_cfg, data, out, dist, progress, echo)
@@ -157,7 +157,7 @@ def _load_data(cfg: ClassifyConfig, dist: Distributed, spec: TextSpec | None, vo
     """The labeled data the config names, with its path made absolute (a resume finds it anywhere)."""
     with dist.main_first():  # rank 0 downloads into the cache, if needed, alone
         data = load_labeled(
-            cfg.data, spec=spec or classify_spec(cfg.level, cfg.lower), vocab=vocab, labels=labels,
+            cfg.data, spec=spec or classify_spec(cfg.level, cfg.lower, cfg.vocab_size), vocab=vocab, labels=labels,
             n_words=cfg.max_vocab, maxlen=cfg.max_length, overlong=cfg.overlong,
             valid_portion=cfg.valid_fraction, seed=cfg.seed, text_column=cfg.text_column,
             label_column=cfg.label_column, encoding=cfg.encoding,

@@ -130,7 +130,7 @@ def resume(out: str | Path, overrides: dict[str, Any] | None = None, *, device: 
     out, dist = Path(out), resolve_dist(dist, device)
     ckpt, meta, tensors = read_run(out, dist, load_checkpoint, overrides, RESUMABLE_OVERRIDES)
     cfg = resumed_settings(out, ckpt.extra, TrainConfig.from_dict, overrides)
-    cfg, corpus = _load_corpus(cfg, dist)
+    cfg, corpus = _load_corpus(cfg, dist, ckpt.text)  # a learned tokenizer is loaded, never refitted
     if corpus.vocab.to_dict() != ckpt.vocab:
         raise CheckpointError(f"{cfg.data}: its vocabulary differs from the one {out} was trained with; the data changed")
     run = LanguageModelRun(cfg, ckpt.model, corpus, out, dist, progress, echo)
@@ -138,10 +138,21 @@ def resume(out: str | Path, overrides: dict[str, Any] | None = None, *, device: 
     return run.run()
 
 
-def _load_corpus(cfg: TrainConfig, dist: Distributed) -> tuple[TrainConfig, Any]:
-    """The corpus the config names, with its path made absolute (a resume finds it anywhere)."""
+TEXT_FIGURES = ("bpc", "bpb", "word_ppl")  # unroll.evaluate.per_text: the same at every level
+
+
+def _figures(res: dict[str, float], characters: bool) -> str:
+    """The figures of one evaluation line: bpc alone at the character level, else ppl and bpc."""
+    bpc = f"bpc {res['bpc']:.4f}" if "bpc" in res else ""
+    return bpc if characters and bpc else f"ppl {res['ppl']:.2f} {bpc}".rstrip()
+
+
+def _load_corpus(cfg: TrainConfig, dist: Distributed, spec: Any = None) -> tuple[TrainConfig, Any]:
+    """The corpus the config names (tokenized by ``spec`` when given: a resumed run's), with its
+    path made absolute (a resume finds it anywhere)."""
     with dist.main_first():  # rank 0 downloads into the cache, if needed, alone
-        corpus = load_corpus(cfg.data, level=cfg.level, max_size=cfg.max_vocab, encoding=cfg.encoding)
+        corpus = load_corpus(cfg.data, level=cfg.level, max_size=cfg.max_vocab, encoding=cfg.encoding,
+                             spec=spec, vocab_size=None if spec is not None else cfg.vocab_size)
     cfg = absolute_data(cfg)
     for split in ("train", "valid"):
         if split not in corpus.splits:
@@ -191,7 +202,7 @@ class LanguageModelRun(Run):
             )
         self.steps_per_epoch = math.ceil((self.train_data.shape[0] - 1) / cfg.bptt)
         self.data_rng = np.random.default_rng(cfg.seed)  # window lengths when random_bptt
-        self.extra = {"text": corpus.text.to_dict(), "train": cfg.to_dict()}
+        self.extra = {"train": cfg.to_dict()}  # config.json's sections besides the model and the text
         self.state: LMState = LMState()
         self.hidden: Any = None  # carried state (None: zeros)
         self._validated_at: int | None = None  # step of the last validation in this session
@@ -362,12 +373,13 @@ class LanguageModelRun(Run):
         model = self.average.model if averaging else self.model
         with averaged_weights(self.optimizer):
             res = self.dist.from_main(  # rank 0 evaluates alone: exactly one process's perplexity
-                lambda: evaluate(model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, self.precision))
+                lambda: evaluate(model, self.corpus.splits["valid"], cfg.eval_batch_size, cfg.bptt, self.precision,
+                                 self.corpus.counts.get("valid")))
             if res["loss"] < s.best_loss:
                 s.best_loss, s.best_valid = res["loss"], res
                 if self.dist.is_main:
                     with rundir.staged(self.out / BEST) as staging:
-                        save_model(model, staging, self.corpus.vocab.to_dict(), self.extra)
+                        save_model(model, staging, self.corpus.vocab.to_dict(), self.extra, text=self.corpus.text)
         s.eval_seconds = time.perf_counter() - t0
         train_loss = s.loss_sum / s.loss_tokens if s.loss_tokens else None
         s.loss_sum, s.loss_tokens = 0.0, 0
@@ -375,14 +387,15 @@ class LanguageModelRun(Run):
             "kind": kind, "epoch": s.epoch, "step": s.step, "tokens": s.tokens,
             "elapsed": round(self.elapsed(), 3), "lr": self.lr(),
             "train_loss": train_loss, "train_ppl": _ppl(train_loss),
-            "valid_loss": res["loss"], "valid_ppl": res["ppl"], "valid_bpc": res["bpc"],
+            "valid_loss": res["loss"], "valid_ppl": res["ppl"], "valid_bits_per_token": res["bits_per_token"],
+            **{f"valid_{k}": res[k] for k in TEXT_FIGURES if k in res},
             "best": res["loss"] <= s.best_loss,
         }
         if self.average is not None:
             record["averaged_steps"] = self.average.count
         if self.dist.is_main:
             self.metrics.write(record)
-        unit = f"bpc {res['bpc']:.4f}" if levels.get(self.corpus.text.level).characters else f"ppl {res['ppl']:.2f}"
+        unit = _figures(res, levels.get(self.corpus.text.level).characters)
         train_txt = f"train ppl {record['train_ppl']:.2f} | " if train_loss is not None else ""
         self.echo(
             f"{kind:>5} | epoch {s.epoch} | step {s.step} | lr {record['lr']:.4g} | {train_txt}"
@@ -393,16 +406,18 @@ class LanguageModelRun(Run):
     def _test(self) -> dict[str, float]:
         """The best checkpoint on the test split (batch ``test_batch_size``, state carried)."""
         model, _ = load_model(rundir.best(self.out), device=self.device)
-        res = evaluate(model, self.corpus.splits["test"], self.cfg.test_batch_size, self.cfg.bptt, self.precision)
+        res = evaluate(model, self.corpus.splits["test"], self.cfg.test_batch_size, self.cfg.bptt, self.precision,
+                       self.corpus.counts.get("test"))
         s = self.state
         self.metrics.write({"kind": "test", "epoch": s.epoch, "step": s.step, "tokens": s.tokens,
-                            "test_loss": res["loss"], "test_ppl": res["ppl"], "test_bpc": res["bpc"]})
-        self.echo(f" test | best checkpoint | loss {res['loss']:.4f} ppl {res['ppl']:.2f} bpc {res['bpc']:.4f}")
+                            "test_loss": res["loss"], "test_ppl": res["ppl"], "test_bits_per_token": res["bits_per_token"],
+                            **{f"test_{k}": res[k] for k in TEXT_FIGURES if k in res}})
+        self.echo(f" test | best checkpoint | loss {res['loss']:.4f} {_figures(res, False)}")
         return res
 
     # ---- the task's part of the checkpoint -----------------------------------------------
     def save_model(self, directory: Path) -> None:
-        save_model(self.model, directory, self.corpus.vocab.to_dict(), self.extra)
+        save_model(self.model, directory, self.corpus.vocab.to_dict(), self.extra, text=self.corpus.text)
 
     def data_fingerprint(self) -> dict[str, str]:
         return {split: fingerprint(self.corpus.splits[split]) for split in ("train", "valid")}

@@ -63,7 +63,17 @@ def _record(line: str) -> dict[str, Any] | None:
         record = json.loads(line)
     except json.JSONDecodeError:
         return None
-    return record if isinstance(record, dict) else None
+    return _renamed(record) if isinstance(record, dict) else None
+
+
+def _renamed(record: dict[str, Any]) -> dict[str, Any]:
+    """A record in today's names: older logs wrote bits per token as ``valid_bpc`` / ``test_bpc``
+    at every level (bits per word for a word model); today's ``*_bpc`` is per character."""
+    for split in ("valid", "test"):
+        old, new = f"{split}_bpc", f"{split}_bits_per_token"
+        if old in record and new not in record:
+            record[new] = record.pop(old)
+    return record
 
 
 def _number(value: Any) -> bool:

@@ -170,9 +170,9 @@ def load(
         from unroll.models import resolve_device
 
         model, ckpt = load_torch(directory, device=resolve_device(device), dtype=dtype)
-    if "text" not in ckpt.extra:
+    if ckpt.text is None:
         raise CheckpointError(f"{directory}: config.json has no 'text' settings; cannot tokenize like training did")
-    return LoadedModel(model, Vocab.from_dict(ckpt.vocab), TextSpec.from_dict(ckpt.extra["text"]))
+    return LoadedModel(model, Vocab.from_dict(ckpt.vocab), ckpt.text)
 
 
 def start_tokens(spec: TextSpec, vocab: Vocab) -> list[str]:

@@ -1,5 +1,5 @@
-"""Perplexity and bits per character of a checkpoint, on either engine, tokenized as its training
-was (the protocol and the numbers: :mod:`unroll.evaluate`)."""
+"""Perplexity, bits per character and byte, and word perplexity of a checkpoint, on either
+engine, tokenized as its training was (the protocol and the numbers: :mod:`unroll.evaluate`)."""
 
 from __future__ import annotations
 
@@ -34,27 +34,29 @@ def evaluate_checkpoint(
     ``torch`` (on ``device``, float32) or ``numpy`` (the reference engine, float64).
     """
     from unroll.data import load_corpus, read_text
-    from unroll.text import TextSpec, Vocab
+    from unroll.text import Vocab
+    from unroll.text.spec import text_counts
 
     model, ckpt = _load(directory, engine, device)
-    if "text" not in ckpt.extra:
+    if ckpt.text is None:
         raise CheckpointError(f"{directory}: config.json has no 'text' settings; cannot tokenize like training did")
-    spec, vocab = TextSpec.from_dict(ckpt.extra["text"]), Vocab.from_dict(ckpt.vocab)
+    spec, vocab = ckpt.text, Vocab.from_dict(ckpt.vocab)
     train_cfg = ckpt.extra.get("train", {})
     source = data or train_cfg.get("data")
     if not source:
         raise UnrollError(f"{directory}: the checkpoint does not say what it was trained on; pass --data NAME|PATH")
     encoding = encoding or (None if data else train_cfg.get("encoding"))
     if data is not None and Path(data).is_file():
-        ids, name = spec.encode(read_text(data, encoding), vocab), str(data)
+        text = read_text(data, encoding)
+        ids, counts, name = spec.encode(text, vocab), text_counts(text), str(data)
     else:
         corpus = load_corpus(source, spec=spec, vocab=vocab, encoding=encoding)
         if split not in corpus.splits:
             raise DataError(f"{source}: has no {split} split (it has {', '.join(corpus.splits)}); choose another --split")
-        ids, name = corpus.splits[split], split
+        ids, counts, name = corpus.splits[split], corpus.counts[split], split
     if batch_size is None:
         batch_size = int(train_cfg.get("test_batch_size" if split == "test" else "eval_batch_size", 10))
-    res = evaluate(model, ids, batch_size, bptt, precision)
+    res = evaluate(model, ids, batch_size, bptt, precision, counts)
     return {**res, "split": name, "batch_size": batch_size, "data": str(source), "level": spec.level,
             "checkpoint": str(directory), "engine": engine}
 

@@ -126,6 +126,9 @@ class Piece:
     tokens: int = 0
 
 
+REPLACEMENT = "\ufffd"  # what a detokenizer gives for the bytes of a character not yet complete
+
+
 class _Detokenizer:
     """Generated tokens -> text pieces that join to what ``TextSpec.decode`` gives: ``<eos>`` a
     line break, ``<bos>`` nothing, words spaced and punctuation attached by the tokenizer's own
@@ -138,14 +141,16 @@ class _Detokenizer:
 
     def add(self, token: str) -> str:
         if token == EOS and self.spec.eos:
+            rest = self.detok(self.line)[len(self.shown):] if self.line and not self.joined else ""
             self.line, self.shown = [], ""
-            return "" if self.joined and self.spec.unit == "text" else "\n"
+            return rest + ("" if self.joined and self.spec.unit == "text" else "\n")
         if token == BOS and self.spec.bos:
             return ""
         if self.joined:
             return token
         self.line.append(token)
-        text = self.detok(self.line)
+        # a character spelled in UTF-8 byte pieces (subword byte fallback) shows once it is whole
+        text = self.detok(self.line).rstrip(REPLACEMENT)
         # a detokenizer could rewrite earlier text; what is printed stays, the token is appended
         piece = text[len(self.shown):] if text.startswith(self.shown) else " " + self.detok([token])
         self.shown += piece
