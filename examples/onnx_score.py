@@ -9,8 +9,8 @@ using only NumPy, onnxruntime and the model's JSON sidecar (no torch).
 Scores are natural-log probabilities, counted as ``unroll score`` counts them: each line is
 tokenized as in training, with its end marker, read after the sidecar's ``start_tokens``, and
 every token after those is predicted. Tokenizing uses unroll's own tokenizer when unroll is
-installed (it is pure Python and imports no torch); without it, only whitespace and character
-models can be read (see ``tokenize_fallback``).
+installed (it is pure Python and imports no torch); without it, whitespace, character and
+subword models (with the ``sentencepiece`` package) can be read (see ``tokenize_fallback``).
 
 The model: inputs ``tokens [T, B]`` (int64) and one float32 tensor per state entry listed in the
 sidecar (``h_l0``, ``c_l0``, ...: zeros to start, batch on axis 0); outputs the scores
@@ -66,22 +66,31 @@ def make_tokenizer(side: dict, directory: Path):
     try:
         from unroll.text import TextSpec
     except ImportError:
-        return lambda text, complete=True: tokenize_fallback(side["text"], text, complete)
+        return lambda text, complete=True: tokenize_fallback(side["text"], text, complete, directory)
     spec = TextSpec.from_dict(side["text"]).load_files(directory)
     return spec.tokenize
 
 
-def tokenize_fallback(text_spec: dict, text: str, complete: bool = True) -> list[str]:
-    """Whitespace words per line (with <bos>/<eos> as the spec says) or characters, without unroll."""
+def tokenize_fallback(text_spec: dict, text: str, complete: bool = True, directory: Path = Path(".")) -> list[str]:
+    """Without unroll: characters; or per line (with <bos>/<eos> as the spec says) whitespace
+    words, or subword pieces of the exported tokenizer.model (needs the sentencepiece package)."""
     if text_spec["lower"]:
         text = text.lower()
-    if text_spec["level"] == "char" and text_spec["unit"] == "text":
+    level = text_spec["level"]
+    if level == "char" and text_spec["unit"] == "text":
         return list(text)
-    if text_spec["level"] != "whitespace" or text_spec["unit"] != "line":
-        raise SystemExit(f"tokenizing level {text_spec['level']!r} needs unroll installed (pip install unroll-lm)")
+    if level in ("bpe", "unigram") and text_spec["unit"] == "line":
+        import sentencepiece
+
+        sp = sentencepiece.SentencePieceProcessor(model_file=str(directory / "tokenizer.model"))
+        split = lambda line: sp.encode(line, out_type=str) if line else []  # noqa: E731
+    elif level == "whitespace" and text_spec["unit"] == "line":
+        split = str.split
+    else:
+        raise SystemExit(f"tokenizing level {level!r} needs unroll installed (pip install unroll-lm)")
     tokens: list[str] = []
     for line in text.replace("\r\n", "\n").split("\n")[: -1 if text.endswith("\n") else None]:
-        tokens += ["<bos>"] * text_spec["bos"] + line.split() + ["<eos>"] * text_spec["eos"]
+        tokens += ["<bos>"] * text_spec["bos"] + split(line) + ["<eos>"] * text_spec["eos"]
     if not complete and text_spec["eos"] and tokens:
         tokens.pop()
     return tokens
@@ -156,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         joiner = model.side["joiner"]
         print(args.input, end="", flush=True)
         for token in continue_greedy(model, args.input, args.tokens):
+            if model.side["text"]["level"] in ("bpe", "unigram"):  # a subword piece marks its space with ▁
+                token = token.replace("\u2581", " ")
             print(joiner + token if joiner else token, end="", flush=True)
         print()
         return 0

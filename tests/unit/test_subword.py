@@ -206,3 +206,16 @@ def test_old_metrics_logs_read_their_bits_per_token_under_that_name(tmp_path):
     old = read_metrics(log)
     assert old[0]["valid_bits_per_token"] == 6.64 and "valid_bpc" not in old[0]
     assert old[1]["test_bits_per_token"] == 6.49 and "test_bpc" not in old[1]
+
+
+def test_the_onnx_example_tokenizes_subwords_without_unroll_as_unroll_does(tmp_path, bpe):
+    pytest.importorskip("onnxruntime")
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "onnx_score.py"
+    module_spec = importlib.util.spec_from_file_location("onnx_score_example", path)
+    example = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(example)
+    bpe.save_files(tmp_path)
+    for text, complete in ((UNICODE, True), ("the market <unk> fell\n", True), ("the market", False)):
+        assert example.tokenize_fallback(bpe.to_dict(), text, complete, tmp_path) == bpe.tokenize(text, complete)

@@ -83,7 +83,7 @@ def load_corpus(
         else:
             spec = TextSpec.for_level(level or "word", lower, vocab_size)
     elif vocab_size is not None and vocab_size != spec.vocab_size:
-        raise DataError(f"vocab_size {vocab_size} disagrees with the text settings' {spec.vocab_size}; give one")
+        raise DataError(f"vocab_size {vocab_size} differs from the text settings' {spec.vocab_size}; give only one of them")
     texts, default_fractions = _read_texts(name, encoding, column)
     fractions = fractions or default_fractions
     if levels.get(spec.level).learns and len(texts) == 1:

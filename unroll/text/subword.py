@@ -40,7 +40,7 @@ _TOO_LOW = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) v
 
 def _sentencepiece() -> Any:
     """The sentencepiece module, imported only when a subword level is used."""
-    # Its SWIG bindings warn about their own types on Python 3.12+, at import and at exit.
+    # its SWIG bindings raise DeprecationWarnings about their own types, at import and at exit
     warnings.filterwarnings("ignore", message=r"builtin type [Ss]wig", category=DeprecationWarning)
     import sentencepiece
 
