@@ -133,7 +133,7 @@ class ClassifyConfig:
             if getattr(self, name) not in choices:
                 raise UnrollError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}")
         if self.vocab_size is not None and not levels.get(self.level).learns:
-            raise UnrollError("--vocab-size is for a subword level: add --level bpe or --level unigram")
+            raise UnrollError("vocab_size (--vocab-size) is for a subword level: add --level bpe or --level unigram")
 
     @property
     def learning_rate(self) -> float:

@@ -196,7 +196,7 @@ class TrainConfig:
         if self.level is not None:
             levels.get(self.level)
         if self.vocab_size is not None and (self.level is None or not levels.get(self.level).learns):
-            raise UnrollError("--vocab-size is for a subword level: add --level bpe or --level unigram")
+            raise UnrollError("vocab_size (--vocab-size) is for a subword level: add --level bpe or --level unigram")
         if self.average_from is not None and self.optimizer == "ntasgd":
             raise UnrollError("ntasgd averages the weights itself; drop average_from or pick another optimizer")
 

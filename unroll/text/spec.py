@@ -71,7 +71,7 @@ class TextSpec:
         check_fields(self)  # config.json's "text" section is hand-editable too
         learns = levels.get(self.level).learns
         if self.vocab_size is not None and not learns:
-            raise UnrollError(f"--vocab-size is for a subword level (bpe or unigram), not {self.level}; "
+            raise UnrollError(f"vocab_size (--vocab-size) is for a subword level (bpe or unigram), not {self.level}; "
                               f"drop it, or add --level bpe")
         # one tokenizer per spec, not a field: a learned one holds state that config.json does not
         tokenizer = levels.get_tokenizer(self.level, self.lower, self.vocab_size)
