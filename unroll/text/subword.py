@@ -64,8 +64,10 @@ class SentencePieceTokenizer(Tokenizer):
     def fit(self, text: str) -> None:
         import io
 
+        from unroll.text.spec import normalize_newlines  # lines as the TextSpec cuts them
+
         spm = _sentencepiece()
-        lines = [line for line in self._prepare(text).split("\n") if line]
+        lines = [line for line in normalize_newlines(self._prepare(text)).split("\n") if line]
         if not lines:
             raise DataError("the training text is empty: there is nothing to learn subwords from")
         model = io.BytesIO()
