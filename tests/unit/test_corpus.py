@@ -16,7 +16,7 @@ def ptb(mirror_dir):
 def test_ptb_exact_counts(ptb):
     assert {k: len(v) for k, v in ptb.splits.items()} == {"train": 929_589, "valid": 73_760, "test": 82_430}
     assert len(ptb.vocab) == 10_000
-    assert all(v.dtype == np.int64 for v in ptb.splits.values())
+    assert all(v.dtype == np.uint16 for v in ptb.splits.values())  # the token cache: 10k ids fit
     # One sentence a line, <eos> at each line end: 42,068 lines in train.
     assert len(ptb.lengths["train"]) == 42_068 and ptb.lengths["train"].sum() == 929_589
     assert int((ptb.splits["train"] == ptb.vocab[EOS]).sum()) == 42_068

@@ -314,7 +314,7 @@ def test_train_step_clips_like_clip_grad_norm(tmp_path, corpus_file, optimizer):
     ref = copy.deepcopy(trainer.model)
     ref.sparse_embedding_grad = False  # clip_grad_norm_ takes dense gradients only
     ref_opt = torch.optim.SGD(ref.parameters(), lr=0.5, momentum=cfg.momentum if optimizer == "momentum" else 0)
-    x, y = trainer.train_data[:8], trainer.train_data[1:9]
+    x, y = (np.ascontiguousarray(trainer.train_data[rows], np.int64) for rows in (slice(0, 8), slice(1, 9)))
     norms = []
     for _ in range(3):
         trainer.hidden = None

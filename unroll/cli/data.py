@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+import numpy as np
 
 from unroll.errors import UnrollError
 from unroll.settings import check_value
@@ -21,18 +24,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("name", help="dataset name (see `unroll data list`)")
     fetch.set_defaults(func=cmd_fetch)
 
+    prep = sub.add_parser("prepare", help="tokenize a corpus once into the token cache (train, eval and stats reuse it)")
+    _corpus_arguments(prep)
+    prep.set_defaults(func=cmd_prepare)
+
     stats = sub.add_parser("stats", help="tokens per split, vocabulary size, OOV rate, sentence lengths")
-    stats.add_argument("source", metavar="NAME|PATH", help="dataset name, text file, CSV file or folder with train/valid/test files")
-    stats.add_argument("--level", choices=levels.names(), help="tokenization (default: the dataset's own, else word)")
-    stats.add_argument("--vocab-size", type=int, metavar="N", help="bpe / unigram: pieces learned from the train "
-                       "split (default 8000)")
-    stats.add_argument("--lower", action="store_true", help="lowercase the text first")
-    stats.add_argument("--encoding", help="text encoding of the files (default: utf-8)")
-    stats.add_argument("--column", help="CSV column name or 0-based index (default: the first)")
-    stats.add_argument("--max-size", type=int, help="keep at most this many vocabulary entries")
-    stats.add_argument("--min-freq", type=int, default=1, help="keep tokens seen at least this often")
+    _corpus_arguments(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(func=cmd_stats)
+
+
+def _corpus_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="NAME|PATH", help="dataset name, text file, CSV file or folder with train/valid/test files")
+    p.add_argument("--level", choices=levels.names(), help="tokenization (default: the dataset's own, else word)")
+    p.add_argument("--vocab-size", type=int, metavar="N", help="bpe / unigram: pieces learned from the train "
+                   "split (default 8000)")
+    p.add_argument("--lower", action="store_true", help="lowercase the text first")
+    p.add_argument("--encoding", help="text encoding of the files (default: utf-8)")
+    p.add_argument("--column", help="CSV column name or 0-based index (default: the first)")
+    p.add_argument("--max-size", type=int, help="keep at most this many vocabulary entries")
+    p.add_argument("--min-freq", type=int, default=1, help="keep tokens seen at least this often")
+
+
+def _check_corpus_arguments(args: argparse.Namespace) -> None:
+    check_value("--min-freq", args.min_freq, at_least=1)
+    if args.max_size is not None:
+        check_value("--max-size", args.max_size, at_least=1)  # <unk> alone still describes the data
+    if args.vocab_size is not None:
+        check_value("--vocab-size", args.vocab_size, at_least=2)
+        if args.level is None or not levels.get(args.level).learns:
+            raise UnrollError("--vocab-size is for a subword level: add --level bpe or --level unigram")
+
+
+def _load(args: argparse.Namespace, progress: bool = False):  # -> unroll.data.Corpus
+    from unroll.data import load_corpus
+
+    return load_corpus(
+        args.source, args.level, lower=args.lower, encoding=args.encoding, column=args.column,
+        max_size=args.max_size, min_freq=args.min_freq, vocab_size=args.vocab_size, progress=progress,
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -56,25 +86,32 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from unroll.data import corpus_stats, load_corpus
+    from unroll.data import corpus_stats
     from unroll.data.imdb import imdb_stats
 
-    check_value("--min-freq", args.min_freq, at_least=1)
-    if args.max_size is not None:
-        check_value("--max-size", args.max_size, at_least=1)  # <unk> alone still describes the data
-    if args.vocab_size is not None:
-        check_value("--vocab-size", args.vocab_size, at_least=2)
-        if args.level is None or not levels.get(args.level).learns:
-            raise UnrollError("--vocab-size is for a subword level: add --level bpe or --level unigram")
+    _check_corpus_arguments(args)
     if args.source == "imdb":
         stats = imdb_stats(args.level or "whitespace", args.lower, args.vocab_size)
     else:
-        corpus = load_corpus(
-            args.source, args.level, lower=args.lower, encoding=args.encoding, column=args.column,
-            max_size=args.max_size, min_freq=args.min_freq, vocab_size=args.vocab_size,
-        )
-        stats = corpus_stats(corpus)
+        stats = corpus_stats(_load(args, progress=True))
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    import time
+
+    _check_corpus_arguments(args)
+    began = time.perf_counter()
+    corpus = _load(args, progress=True)
+    split = next(iter(corpus.splits.values()))
+    folder = Path(split.filename).parent if isinstance(split, np.memmap) else None
+    print(f"{corpus.name}: {corpus.text.level} tokens, vocabulary {len(corpus.vocab):,}, ids as {split.dtype} "
+          f"({time.perf_counter() - began:.1f} s)")
+    for name, ids in corpus.splits.items():
+        print(f"  {name:<6} {len(ids):>12,} tokens")
+    if folder is not None:
+        print(f"cached in {folder}")
     return 0
 
 

@@ -25,10 +25,14 @@ def batchify(ids: np.ndarray, batch_size: int) -> np.ndarray:
                                                                 └ f l r x ┘
 
     Each column is read top to bottom, so a column's hidden state carries over from one BPTT
-    window to the next.
+    window to the next. Ids in a memory map (the token cache) stay there: the result is then a
+    view of it in its own dtype, and each window is read from disk as it is used (``iter_bptt``).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if isinstance(ids, np.memmap):
+        n = len(ids) // batch_size
+        return ids[: n * batch_size].reshape(batch_size, n).T
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     n = len(ids) // batch_size
     return np.ascontiguousarray(ids[: n * batch_size].reshape(batch_size, n).T)
@@ -46,7 +50,7 @@ def iter_bptt(
     T is ``num_steps`` (the last window may be shorter). With ``random_length`` T varies as in
     AWD-LSTM: around ``num_steps`` (half of it 5% of the time), std 5; scale the learning rate
     by T / num_steps. To resume, pass the saved next start row and restore ``rng``. ``x`` and
-    ``y`` are views into ``data``.
+    ``y`` are views into ``data`` (in its dtype: take ``np.asarray(x, np.int64)`` for a model).
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be positive, got {num_steps}")

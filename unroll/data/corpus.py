@@ -1,4 +1,4 @@
-"""Corpora for language modelling: a dataset or the user's own text as int64 id streams.
+"""Corpora for language modelling: a dataset or the user's own text as id streams (memory-mapped from the token cache).
 
     load_corpus("ptb")                      # registered dataset (mirror, cache or download)
     load_corpus("notes.txt", level="char")  # one file: first 90% train, last 10% valid
@@ -9,24 +9,24 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from unroll.data import token_cache
 from unroll.data.download import fetch
 from unroll.data.files import read_text
+from unroll.data.prepare import SPLITS, prepare
 from unroll.data.registry import DATASETS, get_dataset
 from unroll.errors import DataError
-from unroll.text import UNK, TextSpec, Vocab, levels
-from unroll.text.spec import COUNTS, Units, text_counts
-
-SPLITS = ("train", "valid", "test")
+from unroll.text import TextSpec, Vocab, levels
 DEFAULT_FRACTIONS = (0.9, 0.1)
 _SPLIT_ALIASES = {"train": {"train", "training"}, "valid": {"valid", "validation", "val", "dev"}, "test": {"test"}}
 
@@ -61,8 +61,9 @@ def load_corpus(
     fractions: tuple[float, ...] | None = None,
     column: str | int | None = None,
     vocab_size: int | None = None,
+    progress: bool = False,
 ) -> Corpus:
-    """Read, tokenize and encode a corpus.
+    """Read, tokenize and encode a corpus, once: later calls memory-map the token cache.
 
     ``source`` is a registered dataset name or a path: a text file (cut into train/valid by
     ``fractions``, default 0.9/0.1), a folder with train/valid/test files (``ptb.train.txt``,
@@ -74,6 +75,10 @@ def load_corpus(
     since its tokens are not known before).
     The vocabulary is built from the training split (``max_size``, ``min_freq``) unless one is
     given; ``<unk>`` is included only when some token needs it.
+
+    The ids are cached (``unroll.data.token_cache``) under the files' contents and these
+    settings; ``splits`` are then read-only memory maps. ``progress`` shows a bar while a
+    corpus is tokenized for the first time.
     """
     name = str(source)
     ds = DATASETS.get(name)
@@ -84,58 +89,72 @@ def load_corpus(
             spec = TextSpec.for_level(level or "word", lower, vocab_size)
     elif vocab_size is not None and vocab_size != spec.vocab_size:
         raise DataError(f"vocab_size {vocab_size} differs from the text settings' {spec.vocab_size}; give only one of them")
-    texts, default_fractions = _read_texts(name, encoding, column)
-    fractions = fractions or default_fractions
-    if levels.get(spec.level).learns and len(texts) == 1:
-        # the tokenizer learns from the training part alone: cut the text first, by characters
-        texts = _cut_lines(texts["train"], fractions, name)
+    sources, identities, default_fractions = _sources(name, encoding, column)
+    fractions = tuple(fractions or default_fractions)
+    inputs = {"files": identities, "column": column, "encoding": encoding, "text": spec.to_dict(),
+              "max_size": max_size, "min_freq": min_freq,
+              "fractions": list(fractions) if set(sources) == {"train"} else None}
+    key = token_cache.cache_key(inputs)
+    found = token_cache.lookup(key)
+    if found is not None:
+        corpus = _open(name, *found, spec)
+        if _agrees(found[0], corpus, spec, vocab):
+            return corpus
+    given = {"tokenizer": hashlib.sha256(spec.tokenizer.learned()).hexdigest() if spec.fitted else None,
+             "vocab": hashlib.sha256(json.dumps(vocab.itos).encode()).hexdigest() if vocab is not None else None}
+    if any(given.values()):  # built with a checkpoint's tokenizer or vocabulary
+        key = token_cache.cache_key({**inputs, "given": given})
+        found = token_cache.lookup(key)
+        if found is not None:
+            return _open(name, *found, spec)
+    with token_cache.Entry(key) as entry:
+        meta, built, spec = prepare(entry, name, sources, spec, fractions, encoding, vocab, max_size, min_freq, progress)
+        folder = entry.commit(meta, built, spec)
+    return _open(name, folder, json.loads((folder / token_cache.META).read_text(encoding="utf-8")), spec)
+
+
+def _open(name: str, folder: Path, meta: dict[str, Any], spec: TextSpec) -> Corpus:
+    """The corpus of a cache entry; a level that learns takes the entry's tokenizer unless
+    ``spec`` is already fitted."""
+    ids, lengths, vocab = token_cache.open_entry(folder, meta)
     if not spec.fitted:
-        spec = spec.fit(texts["train"])
-    units = {split: spec.units(text) for split, text in texts.items()}
-    if len(units) == 1:
-        units = _cut(units.pop("train"), fractions, spec, name)
-    if vocab is None:
-        vocab = _build_vocab(units, spec, max_size, min_freq)
-    return Corpus(
-        name=name, text=spec, vocab=vocab,
-        splits={split: vocab.encode(u.tokens) for split, u in units.items()},
-        lengths={split: np.asarray(u.lengths, dtype=np.int64) for split, u in units.items()},
-        counts={split: dict(zip(COUNTS, map(int, u.counts.sum(axis=0)))) for split, u in units.items()},
-    )
+        spec = spec.load_files(folder)
+    counts = {split: dict(info["counts"]) for split, info in meta["splits"].items()}
+    return Corpus(name=name, text=spec, vocab=vocab, splits=ids, lengths=lengths, counts=counts)
 
 
-def _build_vocab(units: dict[str, Units], spec: TextSpec, max_size: int | None, min_freq: int) -> Vocab:
-    """The training split's tokens by frequency; a subword model's unused pieces (bytes for
-    characters the training split lacks) follow, so no text is ever unknown."""
-    counts = Counter(units["train"].tokens)
-    inventory = spec.tokenizer.inventory()
-    if inventory is not None:
-        if max_size is not None:
-            raise DataError(f"max_vocab does not apply to the {spec.level} level; its size is vocab_size")
-        built = Vocab.build(counts).itos
-        return Vocab(built + [p for p in inventory if p not in counts])
-    unseen = any(t not in counts for split, u in units.items() if split != "train" for t in set(u.tokens))
-    return Vocab.build(counts, max_size=max_size, min_freq=min_freq, specials=[UNK] if unseen else [])
+def _agrees(folder: Path, corpus: Corpus, spec: TextSpec, vocab: Vocab | None) -> bool:
+    """Whether a cached corpus is the one ``spec`` (a fitted tokenizer's model) and ``vocab`` would make."""
+    if spec.fitted and levels.get(spec.level).learns:
+        cached = TextSpec.from_dict(spec.to_dict()).load_files(folder)
+        if cached.tokenizer.learned() != spec.tokenizer.learned():
+            return False
+    return vocab is None or vocab == corpus.vocab
 
 
-def _read_texts(source: str, encoding: str | None, column: str | int | None) -> tuple[dict[str, str], tuple[float, ...]]:
-    """Raw text per split, and the fractions to cut a lone train text by."""
+def _sources(source: str, encoding: str | None, column: str | int | None) -> tuple[dict[str, Path | str], dict[str, Any], tuple[float, ...]]:
+    """Each split's file (or, for a CSV column, its text), each file's identity for the cache
+    key, and the fractions to cut a lone train text by."""
     ds = DATASETS.get(source)
     if ds is not None:
         if not ds.is_corpus:
             raise DataError(f"{source} is a classification dataset, not a language-modelling corpus; read it with unroll.data.imdb_examples")
-        folder = fetch(ds)
-        return {split: read_text(folder / f, encoding) for split, f in ds.splits.items()}, ds.fractions or DEFAULT_FRACTIONS
+        folder = fetch(ds)  # verified against the registry's sha256s
+        files = {split: folder / f for split, f in ds.splits.items()}
+        ids = {split: token_cache.file_identity(path, ds.files.get(path.name)) for split, path in files.items()}
+        return dict(files), ids, ds.fractions or DEFAULT_FRACTIONS
     path = Path(source).expanduser()
     if not path.exists():
         if not re.search(r"[./\\]", source):
             get_dataset(source)  # a bare name: say which datasets exist
         raise DataError(f"{path}: no such file or directory (known datasets: {', '.join(sorted(DATASETS))})")
     if path.is_dir():
-        return {split: read_text(f, encoding) for split, f in split_files(path).items()}, DEFAULT_FRACTIONS
-    if path.suffix.lower() == ".csv":
-        return {"train": read_csv_column(path, column, encoding)}, DEFAULT_FRACTIONS
-    return {"train": read_text(path, encoding)}, DEFAULT_FRACTIONS
+        files = split_files(path)
+    elif path.suffix.lower() == ".csv":
+        return {"train": read_csv_column(path, column, encoding)}, {"train": token_cache.file_identity(path)}, DEFAULT_FRACTIONS
+    else:
+        files = {"train": path}
+    return dict(files), {split: token_cache.file_identity(f) for split, f in files.items()}, DEFAULT_FRACTIONS
 
 
 def split_files(folder: Path) -> dict[str, Path]:
@@ -175,63 +194,6 @@ def read_csv_column(path: Path, column: str | int | None, encoding: str | None =
     if not text:
         raise DataError(f"{path}: column {header[index]!r} is empty")
     return text + "\n"
-
-
-def _check_fractions(fractions: tuple[float, ...]) -> None:
-    if len(fractions) not in (2, 3) or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise DataError(f"split fractions {fractions} must be 2 or 3 positive numbers summing to 1")
-
-
-def _cut(units: Units, fractions: tuple[float, ...], spec: TextSpec, name: str) -> dict[str, Units]:
-    """Cut one tokenized text into train/valid(/test) by ``fractions`` of its tokens: at unit
-    boundaries, or (a text read as one unit) at any token, as nanoGPT cuts characters."""
-    _check_fractions(fractions)
-    tokens, lengths = units.tokens, units.lengths
-    n, m = len(tokens), len(fractions) - 1
-    targets = [int(n * f) for f in np.cumsum(fractions)[:-1]]
-    # Each part keeps at least one token (or unit), so a short file still splits.
-    if spec.unit == "text":
-        if n <= m:
-            raise DataError(f"{name}: too little text to cut into {m + 1} parts")
-        cuts = [int(np.clip(t, k + 1, n - (m - k))) for k, t in enumerate(targets)]
-        bounds = [0, *cuts, n]
-        out = {}
-        for split, lo, hi in zip(SPLITS, bounds, bounds[1:]):
-            # what the part covers, read back from its tokens (exact for characters); a line or a
-            # word cut in two ends only once, in the later part
-            piece = spec.tokenizer.detokenize(tokens[lo:hi])
-            covered = np.array([text_counts(piece)[k] for k in COUNTS], np.int64)
-            if hi < n and not piece.endswith("\n"):
-                covered -= 1
-                after = spec.tokenizer.detokenize(tokens[hi : hi + 1])
-                if not piece[-1].isspace() and after and not after[0].isspace():
-                    covered[COUNTS.index("words")] -= 1
-            out[split] = Units(tokens[lo:hi], [hi - lo], covered.reshape(1, 3))
-        return out
-    ends = np.cumsum(lengths)
-    if len(ends) <= m:
-        raise DataError(f"{name}: {len(ends)} line(s) are too few to cut into {m + 1} parts; give separate train/valid files")
-    cuts = [int(np.clip(np.searchsorted(ends, t), k, len(ends) - 1 - (m - k))) + 1 for k, t in enumerate(targets)]
-    bounds = [0, *cuts, len(ends)]
-    out = {}
-    for split, lo, hi in zip(SPLITS, bounds, bounds[1:]):
-        start, stop = (int(ends[lo - 1]) if lo else 0), int(ends[hi - 1])
-        out[split] = Units(tokens[start:stop], list(lengths[lo:hi]), units.counts[lo:hi])
-    return out
-
-
-def _cut_lines(text: str, fractions: tuple[float, ...], name: str) -> dict[str, str]:
-    """Cut a raw text into train/valid(/test) at line ends by ``fractions`` of its characters."""
-    _check_fractions(fractions)
-    lines = text.splitlines(keepends=True)
-    m = len(fractions) - 1
-    if len(lines) <= m:
-        raise DataError(f"{name}: {len(lines)} line(s) are too few to cut into {m + 1} parts; give separate train/valid files")
-    ends = np.cumsum([len(line) for line in lines])
-    targets = [ends[-1] * f for f in np.cumsum(fractions)[:-1]]
-    cuts = [int(np.clip(np.searchsorted(ends, t), k, len(ends) - 1 - (m - k))) + 1 for k, t in enumerate(targets)]
-    bounds = [0, *cuts, len(lines)]
-    return {split: "".join(lines[lo:hi]) for split, lo, hi in zip(SPLITS, bounds, bounds[1:])}
 
 
 def corpus_stats(corpus: Corpus) -> dict[str, Any]:

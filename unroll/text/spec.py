@@ -120,6 +120,15 @@ class TextSpec:
         object.__setattr__(loaded, "_fitted", True)
         return loaded
 
+    def with_learned(self, data: bytes) -> "TextSpec":
+        """This spec with its tokenizer set to what another's learned (``Tokenizer.learned``)."""
+        if not levels.get(self.level).learns:
+            return self
+        loaded = replace(self)
+        loaded.tokenizer.use_learned(data)
+        object.__setattr__(loaded, "_fitted", True)
+        return loaded
+
     @property
     def markers(self) -> list[str]:
         """The special tokens this spec inserts."""

@@ -111,6 +111,12 @@ class SentencePieceTokenizer(Tokenizer):
             raise CheckpointError(f"{path}: holds {self._sp.get_piece_size()} pieces, the text settings say "
                                   f"{self.vocab_size}; the file does not belong to this checkpoint")
 
+    def learned(self) -> bytes:
+        return self._proto
+
+    def use_learned(self, data: bytes) -> None:
+        self._use(data)
+
     def _use(self, proto: bytes) -> None:
         sp = _sentencepiece().SentencePieceProcessor()
         sp.LoadFromSerializedProto(proto)

@@ -52,6 +52,13 @@ class Tokenizer:
     def fit(self, text: str) -> None:
         """Learn from the training text (nothing to learn unless ``learns``)."""
 
+    def learned(self) -> bytes:
+        """What fitting learned, as bytes (empty unless it learns): a cache key, a worker's copy."""
+        return b""
+
+    def use_learned(self, data: bytes) -> None:
+        """Take what :meth:`learned` returned (from another process or a cache)."""
+
     def save(self, directory: Path) -> None:
         """Write ``files`` into ``directory``."""
 

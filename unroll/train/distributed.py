@@ -127,11 +127,12 @@ class Distributed:
 
     # ---- data and model ------------------------------------------------------------------
     def shard_columns(self, data: np.ndarray) -> np.ndarray:
-        """This rank's contiguous block of columns of a batchified stream ``[N, B]``."""
+        """This rank's contiguous block of columns of a batchified stream ``[N, B]`` (a view:
+        every rank reads the one token cache)."""
         if not self.enabled:
             return data
         b = self.columns(data.shape[1])
-        return np.ascontiguousarray(data[:, self.rank * b : (self.rank + 1) * b])
+        return data[:, self.rank * b : (self.rank + 1) * b]
 
     def columns(self, batch_size: int) -> int:
         """Columns per rank; the global batch must split evenly (equal tokens per rank keep the

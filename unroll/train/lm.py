@@ -193,8 +193,8 @@ class LanguageModelRun(Run):
                                          sparse_grads=self.model.sparse_embedding_grad)
         self.average = TailAverage(self.model) if cfg.average_from is not None else None  # --average-from
         self.schedule = Schedule(cfg)
-        train_ids = np.asarray(corpus.splits["train"], dtype=np.int64)
-        self.train_data = dist.shard_columns(batchify(train_ids, cfg.batch_size))  # this rank's columns
+        # a view of the (memory-mapped) ids: windows are read as they are used, no copy of the corpus
+        self.train_data = dist.shard_columns(batchify(corpus.splits["train"], cfg.batch_size))  # this rank's columns
         if self.train_data.shape[0] < 2:
             raise DataError(
                 f"{cfg.data}: the train split has {len(corpus.splits['train'])} tokens, too few for "
@@ -207,6 +207,7 @@ class LanguageModelRun(Run):
         self.hidden: Any = None  # carried state (None: zeros)
         self._validated_at: int | None = None  # step of the last validation in this session
         self._session_tokens = 0
+        self._fingerprint: dict[str, str] | None = None
 
     # ---- the task's part of the loop -----------------------------------------------------
     def epoch_items(self) -> Iterable[tuple[int, np.ndarray, np.ndarray]]:
@@ -264,8 +265,8 @@ class LanguageModelRun(Run):
     def step(self, x: np.ndarray, y: np.ndarray) -> float | None:
         """One update on window ``x -> y``; returns the loss, or None after a rollback."""
         cfg, s = self.cfg, self.state
-        x_t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        y_t = torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
+        x_t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64)).to(self.device)
+        y_t = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(self.device)
         lr = self.dist.same(self.lr()) if cfg.time_budget else self.lr()  # rank 0's clock sets the lr for all
         if cfg.random_bptt:  # AWD-LSTM: shorter windows take smaller steps
             lr *= x_t.size(0) / cfg.bptt
@@ -420,7 +421,9 @@ class LanguageModelRun(Run):
         save_model(self.model, directory, self.corpus.vocab.to_dict(), self.extra, text=self.corpus.text)
 
     def data_fingerprint(self) -> dict[str, str]:
-        return {split: fingerprint(self.corpus.splits[split]) for split in ("train", "valid")}
+        if self._fingerprint is None:  # the corpus never changes within a run: hash it once
+            self._fingerprint = {split: fingerprint(self.corpus.splits[split]) for split in ("train", "valid")}
+        return self._fingerprint
 
     def gather(self) -> Any:
         return self.dist.gather_state(self.hidden)  # every rank's carried state, in batch order

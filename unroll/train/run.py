@@ -622,8 +622,11 @@ def hms(seconds: float) -> str:
 
 
 def fingerprint(*arrays: np.ndarray) -> str:
-    """The sha256 of arrays' values (as int64), in order."""
+    """The sha256 of arrays' values (as int64), in order; read in blocks, so a memory-mapped
+    corpus is never copied whole."""
     h = hashlib.sha256()
     for a in arrays:
-        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+        a = np.asarray(a).reshape(-1)
+        for lo in range(0, len(a), 1 << 20):
+            h.update(np.ascontiguousarray(a[lo : lo + (1 << 20)], dtype=np.int64).tobytes())
     return h.hexdigest()
