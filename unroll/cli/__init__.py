@@ -26,6 +26,7 @@ COMMANDS = [
     "unroll.cli.classify",
     "unroll.cli.generate",
     "unroll.cli.score",
+    "unroll.cli.serve",
     "unroll.cli.export",
     "unroll.cli.average",
     "unroll.cli.data",

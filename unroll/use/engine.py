@@ -6,7 +6,9 @@ the same NumPy float64 results, so the code above them (sampling, scoring) is wr
 - ``prefill(prompts)``: run padded prompts of different lengths in one batch; the logits after
   each prompt's last token ``[B, V]`` and the state there;
 - ``step(ids, state)``: one token per sequence -> the next logits ``[B, V]``;
-- ``target_log_probs(inputs, targets)``: ``log p(targets[t, b] | inputs[:t+1, b])``, ``[T, B]``.
+- ``target_log_probs(inputs, targets)``: ``log p(targets[t, b] | inputs[:t+1, b])``, ``[T, B]``;
+- ``log_probs(inputs)``: the whole next-token distribution ``log p(. | inputs[:t+1, b])``, ``[T, B, V]``
+  (for the top alternatives at each position; ``[T, B, V]`` float64, so for short texts).
 
 How a line becomes model input is fixed here too (:func:`unit_tokens`, :func:`start_tokens`),
 so that scoring and generation see text exactly as training did.
@@ -80,6 +82,11 @@ class TorchEngine:
             lp = logits.gather(-1, y.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, -1)
             return self._numpy(lp)
 
+    def log_probs(self, inputs: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            logits, _ = self.model(self.torch.from_numpy(inputs).to(self.device))
+            return log_softmax(self._numpy(logits))
+
     def _numpy(self, t: Any) -> np.ndarray:
         return t.to(dtype=self.torch.float64).cpu().numpy()
 
@@ -125,6 +132,17 @@ class NumpyEngine:
         shift = logits.max(axis=-1, keepdims=True)
         log_z = np.log(np.exp(logits - shift).sum(axis=-1)) + shift[..., 0]
         return np.take_along_axis(logits, targets[..., None], -1)[..., 0] - log_z
+
+    def log_probs(self, inputs: np.ndarray) -> np.ndarray:
+        logits, _ = self.model.forward(inputs)
+        return log_softmax(np.asarray(logits, np.float64))
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Normalized log-probabilities over the last axis; a no-op on outputs that already are
+    log-probabilities, so it is safe whichever a model returns."""
+    shift = z.max(axis=-1, keepdims=True)
+    return z - (np.log(np.exp(z - shift).sum(axis=-1, keepdims=True)) + shift)
 
 
 class LoadedModel:

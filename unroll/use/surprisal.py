@@ -50,7 +50,8 @@ def ansi_legend() -> str:
     return "surprisal (bits): " + "".join(cells)
 
 
-def _css_colour(b: float) -> str:
+def css_colour(b: float) -> str:
+    """The background of a token with surprisal ``b`` bits (``score --html`` and ``unroll serve``)."""
     hue = 120.0 * (1.0 - min(b, RED_BITS) / RED_BITS)  # 120 green -> 60 yellow -> 0 red
     return f"hsl({hue:.0f}, 85%, 72%)"
 
@@ -67,11 +68,11 @@ def html_page(scores: Sequence[SentenceScore], labels: Sequence[str], joiner: st
         for token, lp in zip(s.tokens, s.logprobs):
             b = bits(lp)
             tip = f"{token!r}: {b:.2f} bits, p = {math.exp(lp):.4g}"
-            spans.append(f'<span class="t" style="background:{_css_colour(b)}" title="{html.escape(tip)}">'
+            spans.append(f'<span class="t" style="background:{css_colour(b)}" title="{html.escape(tip)}">'
                          f"{html.escape(shown(token))}</span>")
         blocks.append(f'<div class="s"><div class="h">{head}</div><div class="x">{html.escape(joiner).join(spans)}'
                       f"</div></div>")
-    stops = ", ".join(f"{_css_colour(RED_BITS * k / 4)} {25 * k}%" for k in range(5))
+    stops = ", ".join(f"{css_colour(RED_BITS * k / 4)} {25 * k}%" for k in range(5))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
