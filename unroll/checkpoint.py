@@ -19,6 +19,14 @@ engine loads them with no renaming (H = hidden_size, E = emb_size, V = vocab_siz
     decoder.weight          [V, H]      absent when config.model.tie_weights: it is embedding.weight
     decoder.bias            [V]
 
+With ``adaptive_softmax`` (cutoffs c_0 < ... < c_{n-1}, c_n = V; d_i = D // div_value^(i+1), D the
+decoder's input width) the decoder is replaced by a head and n tail clusters::
+
+    adaptive.head.weight    [c_0 + n, D]   the c_0 most frequent tokens, then one entry per cluster
+    adaptive.head.bias      [c_0 + n]
+    adaptive.tail.{i}.0.weight  [d_i, D]   cluster i's projection
+    adaptive.tail.{i}.1.weight  [c_{i+1} - c_i, d_i]   its output layer (tokens c_i .. c_{i+1} - 1)
+
 A cell without recurrent weights (``Cell.recurrent`` in ``unroll.cells``, e.g. the ``qrnn``) stores
 only ``rnn.weight_ih_l{k}`` [G*H, in] and ``rnn.bias_ih_l{k}`` [G*H] per layer; a windowed cell's first
 layer reads w = ``qrnn_window`` inputs, so its ``weight_ih_l0`` is [G*H, w * emb_size].
@@ -79,9 +87,23 @@ def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes[f"rnn.bias_hh_l{k}"] = (g * h,)
     if cfg.projects:
         shapes["projection.weight"] = (cfg.emb_size, h)
+    if cfg.adaptive_softmax:
+        shapes.update(adaptive_softmax_shapes(cfg))
+        return shapes
     if not cfg.tie_weights:
         shapes["decoder.weight"] = (cfg.vocab_size, h)
     shapes["decoder.bias"] = (cfg.vocab_size,)
+    return shapes
+
+
+def adaptive_softmax_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The adaptive softmax's parameters, named as ``torch.nn.AdaptiveLogSoftmaxWithLoss`` names them."""
+    D, edges = cfg.decoder_size, [*cfg.cutoffs, cfg.vocab_size]
+    shapes: dict[str, tuple[int, ...]] = {"adaptive.head.weight": (edges[0] + len(cfg.cutoffs), D),
+                                          "adaptive.head.bias": (edges[0] + len(cfg.cutoffs),)}
+    for i, d in enumerate(cfg.tail_sizes):
+        shapes[f"adaptive.tail.{i}.0.weight"] = (d, D)
+        shapes[f"adaptive.tail.{i}.1.weight"] = (edges[i + 1] - edges[i], d)
     return shapes
 
 

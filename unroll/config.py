@@ -44,6 +44,12 @@ class ModelConfig:
     forget_bias: float = setting(0.0, "added to the LSTM forget-gate bias at initialization")
     qrnn_window: int = setting(1, "qrnn: inputs the first layer reads per step (2: x_t and x_{t-1}, as AWD-QRNN)",
                           at_least=1)
+    adaptive_softmax: bool = setting(False, "output layer for large vocabularies (Grave et al. 2017): a softmax over "
+                                     "the most frequent words and one entry per cluster of rarer ones")
+    cutoffs: tuple[int, ...] = setting((), "adaptive softmax: where each cluster starts in the frequency-ranked "
+                                       "vocabulary, e.g. 2000,10000", above=0)
+    div_value: float = setting(4.0, "adaptive softmax: each cluster's projection is this many times narrower "
+                               "than the one before", at_least=1)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -57,6 +63,25 @@ class ModelConfig:
         if self.qrnn_window != 1 and not cell.windowed:
             windowed = " and ".join(name for name in cells.names() if cells.get(name).windowed)
             raise UnrollError(f"qrnn_window applies to the {windowed} cell only (cell is {self.cell}); set it to 1")
+        self._check_adaptive_softmax()
+
+    def _check_adaptive_softmax(self) -> None:
+        if not self.adaptive_softmax:
+            if self.cutoffs:
+                raise UnrollError("cutoffs apply to the adaptive softmax; add --adaptive-softmax or drop --cutoffs")
+            return
+        c = self.cutoffs
+        if not c:
+            raise UnrollError("the adaptive softmax needs cutoffs, e.g. --cutoffs 2000,10000")
+        if any(b <= a for a, b in zip(c, c[1:])) or c[-1] >= self.vocab_size:
+            raise UnrollError(f"cutoffs must increase and stay below the vocabulary size {self.vocab_size}, "
+                              f"got {','.join(map(str, c))}")
+        if self.tie_weights:
+            raise UnrollError("tie_weights ties a full decoder to the embedding; the adaptive softmax has no full "
+                              "decoder: turn one of them off")
+        if self.tail_sizes[-1] < 1:
+            raise UnrollError(f"div_value {self.div_value:g} makes the last cluster's projection of "
+                              f"{self.decoder_size} units empty; use a smaller div_value or fewer cutoffs")
 
     @property
     def p_input(self) -> float:
@@ -89,6 +114,12 @@ class ModelConfig:
     def decoder_size(self) -> int:
         """The width of the decoder's input: E when tied (projected there if H differs), else H."""
         return self.emb_size if self.tie_weights else self.hidden_size
+
+    @property
+    def tail_sizes(self) -> list[int]:
+        """Adaptive softmax: each cluster's projection width, ``decoder_size // div_value^(i+1)``
+        (as ``torch.nn.AdaptiveLogSoftmaxWithLoss``)."""
+        return [int(self.decoder_size // (self.div_value ** (i + 1))) for i in range(len(self.cutoffs))]
 
     @property
     def gates(self) -> int:

@@ -130,7 +130,11 @@ def _fits(value: Any, tp: Any) -> bool:
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         return any(_fits(value, a) for a in args)
     if typing.get_origin(tp) is tuple:
-        return isinstance(value, (list, tuple)) and len(value) == len(args) and all(map(_fits, value, args))
+        if not isinstance(value, (list, tuple)):
+            return False
+        if args[-1] is Ellipsis:  # tuple[int, ...]: any length
+            return all(_fits(v, args[0]) for v in value)
+        return len(value) == len(args) and all(map(_fits, value, args))
     if tp is type(None):
         return value is None
     if tp is bool:
@@ -147,7 +151,7 @@ def _describe(tp: Any) -> str:
     args = typing.get_args(tp)
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         return " or ".join(_describe(a) for a in args)
-    if typing.get_origin(tp) is tuple:
-        return f"a list of {len(args)} numbers"  # the one kind of tuple settings hold
+    if typing.get_origin(tp) is tuple:  # tuples of numbers are the one kind settings hold
+        return "a list of " + ("integers" if args[-1] is Ellipsis else f"{len(args)} numbers")
     return {type(None): "none", bool: "true or false", int: "an integer", float: "a finite number",
             str: "a string"}.get(tp, tp.__name__)

@@ -79,6 +79,8 @@ def _add_field_flag(group: argparse._ArgumentGroup, flag: str, dest: str, tp: An
     args = typing.get_args(tp)
     if tp is bool:
         group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+    elif typing.get_origin(tp) is tuple and args[-1] is Ellipsis:  # any length: "2000,10000"
+        group.add_argument(flag, type=_comma_list(args[0]), metavar="N,N,...", **kw)
     elif typing.get_origin(tp) is tuple:
         group.add_argument(flag, type=args[0], nargs=len(args), metavar="X", **kw)
     elif type(None) in args:  # X | None: "none" gives None
@@ -86,6 +88,18 @@ def _add_field_flag(group: argparse._ArgumentGroup, flag: str, dest: str, tp: An
         group.add_argument(flag, type=_optional(inner), metavar=inner.__name__.upper() + "|none", **kw)
     else:
         group.add_argument(flag, type=tp, metavar=tp.__name__.upper(), **kw)
+
+
+def _comma_list(inner: type) -> Any:
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(inner(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            kind = "integers" if inner is int else "numbers"
+            raise argparse.ArgumentTypeError(f"expected {kind} separated by commas, got {text!r}") from None
+
+    parse.__name__ = f"list of {inner.__name__}"
+    return parse
 
 
 def _optional(inner: type) -> Any:

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="embedding width (default 5, the hidden size; tied with another: through a projection)")
     p.add_argument("--window", type=int, default=1, metavar="W",
                    help="qrnn: the first layer reads W inputs per step (default 1)")
+    p.add_argument("--cutoffs", metavar="N,N,...",
+                   help="an adaptive softmax with these cutoffs (the vocabulary has 11 tokens; e.g. 3,7) and div-value 2")
     p.add_argument("--steps", type=int, default=6, help="sequence length T (default 6)")
     p.add_argument("--batch-size", type=int, default=3, help="batch size B (default 3)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -51,9 +53,14 @@ def run(args: argparse.Namespace) -> int:
         raise UnrollError("--layers, --steps, --batch-size and --emb-size must be positive")
     if args.truncate is not None and args.truncate < 0:
         raise UnrollError(f"--truncate must be >= 0, got {args.truncate}")
+    try:
+        cutoffs = tuple(int(c) for c in args.cutoffs.split(",")) if args.cutoffs else ()
+    except ValueError:
+        raise UnrollError(f"--cutoffs must be integers separated by commas, got {args.cutoffs!r}") from None
     cfg = ModelConfig(
         vocab_size=11, cell=ALIASES.get(args.model, args.model), emb_size=args.emb_size, hidden_size=5, num_layers=args.layers,
         tie_weights=args.tied, init="uniform", init_scale=0.5, qrnn_window=args.window,
+        adaptive_softmax=bool(cutoffs), cutoffs=cutoffs, div_value=2.0,
     )
     rng = np.random.default_rng(args.seed)
     model = LanguageModel(cfg, dtype=np.float64, seed=args.seed)
@@ -66,16 +73,18 @@ def run(args: argparse.Namespace) -> int:
     ok = worst < TOLERANCE
     if args.json:
         print(json.dumps({"model": cfg.cell, "layers": args.layers, "window": args.window, "truncate": args.truncate,
-                          "tied": args.tied, "emb_size": args.emb_size, "tolerance": TOLERANCE,
+                          "tied": args.tied, "emb_size": args.emb_size, "cutoffs": list(cutoffs), "tolerance": TOLERANCE,
                           "max_relative_error": errors, "worst": worst, "ok": ok}, indent=2))
     else:
         bptt = "full BPTT" if args.truncate is None else f"BPTT truncated to {args.truncate}"
         window = f", window {args.window}" if args.window > 1 else ""
         tied = (", tied through a projection" if cfg.projects else ", tied") if args.tied else ""
+        tied += f", adaptive softmax (cutoffs {args.cutoffs})" if cutoffs else ""
         print(f"{cfg.cell}, {args.layers} layer(s){window}, {bptt}{tied}: "
               "max relative error per parameter")
-        print(f"{'parameter':<20} {'loss':>10} {'outputs':>10}")
+        width = max(20, *map(len, errors["loss"]))
+        print(f"{'parameter':<{width}} {'loss':>10} {'outputs':>10}")
         for name in errors["loss"]:
-            print(f"{name:<20} {errors['loss'][name]:>10.2e} {errors['outputs'][name]:>10.2e}")
+            print(f"{name:<{width}} {errors['loss'][name]:>10.2e} {errors['outputs'][name]:>10.2e}")
         print(f"{'PASS' if ok else 'FAIL'}: worst {worst:.2e} (tolerance {TOLERANCE:.0e})")
     return 0 if ok else 1

@@ -86,7 +86,8 @@ def resolve_settings(preset: str | None, model_over: dict[str, Any], train_over:
     else:
         raise UnrollError("give --preset NAME, --config FILE or --data NAME|PATH (see unroll train --help)")
     cfg = TrainConfig.from_dict({**base.train.to_dict(), **train_over})
-    full = ModelConfig.from_dict({**base.model, **model_over, "vocab_size": 1}).to_dict()  # validate before reading data
+    # validate before reading data; a huge placeholder vocabulary defers only the checks that need the real one
+    full = ModelConfig.from_dict({**base.model, **model_over, "vocab_size": 2**31}).to_dict()
     del full["vocab_size"]  # comes from the corpus
     return full, cfg
 

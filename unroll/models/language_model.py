@@ -6,6 +6,11 @@
                                                                                 after a projection
                                                                                 H -> E if E != H)
 
+With ``adaptive_softmax`` the decoder is ``unroll.models.adaptive.AdaptiveSoftmax`` (named
+``adaptive``): training takes its loss, which computes only the clusters a batch's targets fall
+in; evaluation returns the full log-probabilities in place of the logits (a log-probability
+vector is a valid logit vector: its softmax is itself), so scoring and sampling read it unchanged.
+
 Design: the recurrent layers are the cell's stack from ``unroll.cells``, named ``rnn``; for the
 classic cells one ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with ``num_layers = L``. That keeps the
 ``state_dict`` keys equal to the checkpoint names (``rnn.weight_ih_l0`` ...) with no renaming,
@@ -33,6 +38,7 @@ from unroll import cells
 from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, save_checkpoint
 from unroll.config import ModelConfig
 from unroll.init import init_params
+from unroll.models.adaptive import AdaptiveSoftmax
 from unroll.models.dropout import dropout, embedding_dropout, keep_mask, locked_dropout, locked_mask
 from unroll.models.loss import linear_cross_entropy
 from unroll.text.spec import TextSpec
@@ -68,7 +74,11 @@ class LanguageModel(nn.Module):
             self.rnn = layer.from_config(cfg)
         # tied across sizes: the last layer's output is mapped H -> E first (ModelConfig.projects)
         self.projection = nn.Linear(cfg.hidden_size, cfg.emb_size, bias=False) if cfg.projects else None
-        self.decoder = nn.Linear(cfg.decoder_size, cfg.vocab_size)
+        if cfg.adaptive_softmax:  # a head and tail clusters instead of one [V, D] decoder
+            self.decoder = None
+            self.adaptive = AdaptiveSoftmax(cfg)
+        else:
+            self.decoder = nn.Linear(cfg.decoder_size, cfg.vocab_size)
         # Training may ask for a sparse embedding gradient (only the rows of the batch's words);
         # see LanguageModelRun. It changes no number, only what the gradient tensor stores.
         self.sparse_embedding_grad = False
@@ -92,7 +102,7 @@ class LanguageModel(nn.Module):
     # ---- running -------------------------------------------------------------------------
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zeros in the layout ``forward`` takes and returns, on the model's device and dtype."""
-        ref = self.decoder.bias
+        ref = self.embedding.weight
         device = device or ref.device
         if not self._torch_stack:
             return self.rnn.init_state(batch_size, ref.dtype, device)
@@ -150,11 +160,16 @@ class LanguageModel(nn.Module):
         raw, out = out, self._dropout(out, cfg.dropout)
         to_decoder = out if self.projection is None else self.projection(out)
         if targets is not None:
-            loss = linear_cross_entropy(to_decoder.flatten(0, 1), self.decoder.weight, self.decoder.bias,
-                                        targets.flatten())
+            if self.decoder is None:  # the adaptive softmax computes only the clusters the targets are in
+                loss = self.adaptive(to_decoder.flatten(0, 1), targets.flatten())
+            else:
+                loss = linear_cross_entropy(to_decoder.flatten(0, 1), self.decoder.weight, self.decoder.bias,
+                                            targets.flatten())
             if activation_reg is None:
                 return loss, self._master_dtype(state)
             return loss, self._master_dtype(state), self.activation_penalty(raw, out, *activation_reg)
+        if self.decoder is None:
+            return self.adaptive.log_probs(to_decoder), self._master_dtype(state)
         return self.decoder(to_decoder), self._master_dtype(state)
 
     def activation_penalty(self, raw: Tensor, dropped: Tensor, ar: float, tar: float) -> Tensor:
@@ -175,7 +190,7 @@ class LanguageModel(nn.Module):
 
     def _master_dtype(self, state: State) -> State:
         """Under autocast the cell returns a bf16 state; carry it in the weights' dtype instead."""
-        dtype = self.decoder.bias.dtype
+        dtype = self.embedding.weight.dtype
         if isinstance(state, tuple):
             return tuple(s.to(dtype) for s in state)  # type: ignore[return-value]
         return state.to(dtype)

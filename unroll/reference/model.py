@@ -6,7 +6,8 @@ The data flow for a batch of B sequences of T tokens (time-major, as everywhere 
         h_top [T, B, H] ──decoder──► logits [T, B, V] ──softmax, cross-entropy vs targets──► loss
 
 With tied weights and E != H, a projection maps h_top to the decoder's width first:
-``out = h_top W_proj^T`` [T, B, E], and the decoder reads ``out``.
+``out = h_top W_proj^T`` [T, B, E], and the decoder reads ``out``. With the adaptive softmax
+(:mod:`unroll.reference.adaptive`) the decoder gives log-probabilities, used as the logits.
 
 Each layer runs over the whole sequence before the next one starts (as ``nn.LSTM`` does), so its
 input projection ``x W_ih^T + b_ih`` is one matrix product for all steps; only ``h W_hh^T + b_hh``
@@ -36,6 +37,7 @@ from unroll.checkpoint import Checkpoint, load_checkpoint, parameter_shapes, sav
 from unroll.config import ModelConfig
 from unroll.errors import UnrollError
 from unroll.init import init_params
+from unroll.reference import adaptive as adaptive_softmax
 from unroll.text.spec import TextSpec
 
 State = list  # per layer: h [B, H] (rnn_tanh, rnn_relu, gru) or (h, c) (lstm, qrnn); then qrnn's past inputs
@@ -53,8 +55,9 @@ class Trace:
     caches: list[list[tuple]]  # what the cell's step_backward needs, per layer and step
     top: np.ndarray  # h_t of the last layer, [T, B, H]
     out: np.ndarray  # what the decoder reads: top, or its projection [T, B, E]
-    logits: np.ndarray  # [T, B, V]
+    logits: np.ndarray  # [T, B, V] (the adaptive softmax: log-probabilities)
     final_state: State
+    adaptive: adaptive_softmax.AdaptiveCache | None = None
 
 
 class LanguageModel:
@@ -188,11 +191,15 @@ class LanguageModel:
         out = x.reshape(T * B, -1)
         if self.cfg.projects:
             out = out @ self.params["projection.weight"].T
-        logits = out @ self._decoder_weight().T
-        logits += self.params["decoder.bias"]  # in place: [T*B, V] is the largest array of the step
+        cache = None
+        if self.cfg.adaptive_softmax:
+            logits, cache = adaptive_softmax.forward(self.cfg, self.params, out)
+        else:
+            logits = out @ self._decoder_weight().T
+            logits += self.params["decoder.bias"]  # in place: [T*B, V] is the largest array of the step
         logits = logits.reshape(T, B, -1)
         return Trace(inputs, mask, layer_inputs, sources, h_prevs, caches, x, out.reshape(T, B, -1), logits,
-                     self._external(final, past))
+                     self._external(final, past), cache)
 
     def _window(self, x: np.ndarray, past: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, ...]:
         """Layer 0's input for a qrnn window of w: ``[x_t, x_{t-1}, ..., x_{t-w+1}]`` at each step ``[T, B, w * E]``.
@@ -290,10 +297,15 @@ class LanguageModel:
         d_logits = d_logits.reshape(T * B, cfg.vocab_size)
         grads: dict[str, np.ndarray] = {}
 
-        # decoder: logits = out W_dec^T + b_dec
-        d_decoder = d_logits.T @ trace.out.reshape(T * B, -1)
-        grads["decoder.bias"] = d_logits.sum(axis=0)
-        d_out = d_logits @ self._decoder_weight()
+        d_decoder = None
+        if trace.adaptive is not None:
+            out_grads, d_out = adaptive_softmax.backward(cfg, self.params, trace.out.reshape(T * B, -1),
+                                                         trace.adaptive, d_logits)
+            grads.update(out_grads)
+        else:  # decoder: logits = out W_dec^T + b_dec
+            d_decoder = d_logits.T @ trace.out.reshape(T * B, -1)
+            grads["decoder.bias"] = d_logits.sum(axis=0)
+            d_out = d_logits @ self._decoder_weight()
         if cfg.projects:  # out = h_top W_proj^T
             grads["projection.weight"] = d_out.T @ trace.top.reshape(T * B, -1)
             d_out = d_out @ self.params["projection.weight"]
@@ -316,7 +328,7 @@ class LanguageModel:
         np.add.at(d_embedding, trace.inputs.reshape(-1), d_x.reshape(T * B, -1))
         if cfg.tie_weights:
             d_embedding += d_decoder
-        else:
+        elif d_decoder is not None:
             grads["decoder.weight"] = d_decoder
         grads["embedding.weight"] = d_embedding
         return {name: grads[name] for name in self.params}
