@@ -80,7 +80,7 @@ def test_unknown_encoding(tmp_path, capsys):
 
 def test_unknown_dataset_lists_known_ones(capsys):
     code, _, err = run(capsys, "fetch", "ptb3")
-    assert_one_line_error(code, err, "unknown dataset 'ptb3'", "imdb, ptb, tinyshakespeare, wikitext2")
+    assert_one_line_error(code, err, "unknown dataset 'ptb3'", "imdb, imdb-lm, ptb, tinyshakespeare, wikitext103, wikitext2")
     code, _, err = run(capsys, "stats", "ptb3")
     assert_one_line_error(code, err, "unknown dataset 'ptb3'")
 

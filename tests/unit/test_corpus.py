@@ -80,7 +80,7 @@ def test_csv_column_sentences_like_the_reddit_tutorial(tmp_path):
 def test_not_a_corpus_and_unknown_name():
     with pytest.raises(DataError, match="imdb is a classification dataset"):
         load_corpus("imdb")
-    with pytest.raises(DataError, match="unknown dataset 'ptb2'; known datasets: imdb, ptb, tinyshakespeare, wikitext2"):
+    with pytest.raises(DataError, match="unknown dataset 'ptb2'; known datasets: imdb, imdb-lm, ptb, tinyshakespeare, wikitext103, wikitext2"):
         load_corpus("ptb2")
 
 
@@ -91,3 +91,17 @@ def test_imdb_test_split_examples(mirror_dir):
     text, label = ex[0]  # negative reviews first, by id: test/neg/0_2.txt
     assert label == 0 and text.startswith("Once again Mr. Costner has dragged out a movie")
     assert "<br />" not in ex[1][0] + ex[2][0]
+
+
+def test_imdb_lm_is_built_once_from_the_train_and_unlabeled_reviews_only(mirror_dir):
+    from unroll.data import fetch
+
+    folder = fetch("imdb-lm", progress=False)  # built into the (test's own) cache, then checked by sha256
+    lines = {s: (folder / f"{s}.txt").read_text(encoding="utf-8").splitlines() for s in ("train", "valid", "test")}
+    # 75,000 reviews less the 393 that repeat a sentiment test review word for word
+    assert {s: len(v) for s, v in lines.items()} == {"train": 71_621, "valid": 1_493, "test": 1_493}
+    first = " ".join(imdb_examples("train")[0][0].split())
+    assert lines["valid"][0] == first and "<br />" not in lines["train"][0]
+    seen = set(lines["train"]) | set(lines["valid"]) | set(lines["test"])
+    assert not any(" ".join(text.split()) in seen for text, _ in imdb_examples("test"))
+    assert fetch("imdb-lm", progress=False) == folder  # the second time, from the cache

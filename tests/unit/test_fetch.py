@@ -133,3 +133,26 @@ def test_a_download_larger_than_any_dataset_is_refused(env, monkeypatch):
     with pytest.raises(DataError, match="more than any registered dataset"):
         fetch(make_dataset((env / "corpus.txt").as_uri()), progress=False)
     assert not (env / "cache" / "fake" / "corpus.txt").exists()
+
+
+def test_a_sha1_digest_is_checked_where_only_one_was_published(env):
+    member = "wikitext-103/wiki.train.tokens"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(member, TEXT)
+    archive = env / "data.zip"
+    archive.write_bytes(buf.getvalue())
+    sha1 = hashlib.sha1(TEXT).hexdigest()
+    with pytest.raises(DataError, match=f"sha1 expected {'0' * 40}, got {sha1}"):
+        fetch(make_dataset(archive.as_uri(), sha="sha1:" + "0" * 40, members={member: "corpus.txt"}), progress=False)
+    folder = fetch(make_dataset(archive.as_uri(), sha="sha1:" + sha1, members={member: "corpus.txt"}), progress=False)
+    assert (folder / "corpus.txt").read_bytes() == TEXT
+    (folder / "corpus.txt").write_bytes(b"changed\n")
+    with pytest.raises(DataError, match="checksum mismatch \\(sha1 expected"):
+        fetch(make_dataset(archive.as_uri(), sha="sha1:" + sha1, members={member: "corpus.txt"}), progress=False)
+
+
+def test_registered_corpora_for_large_vocabularies():
+    assert DATASETS["wikitext103"].files["train.txt"].startswith("sha1:") and DATASETS["wikitext103"].is_corpus
+    lm = DATASETS["imdb-lm"]
+    assert lm.build and lm.text.level == "word" and set(lm.splits) == {"train", "valid", "test"}

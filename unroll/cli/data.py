@@ -71,7 +71,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for ds in DATASETS.values():
         where = locate(ds)
         print(f"{ds.name:<16} {ds.description}")
-        print(f"{'':<16} {'files: ' + str(where) if where else 'not downloaded'}; source {ds.source.url}")
+        source = f"built here from {ds.source.url.removeprefix('unroll:')}" if ds.build else f"source {ds.source.url}"
+        missing = 'not built' if ds.build else 'not downloaded'
+        print(f"{'':<16} {'files: ' + str(where) if where else missing}; {source}")
     return 0
 
 

@@ -12,8 +12,10 @@ damaged copy is caught before it turns into strange training numbers.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import os
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -73,7 +75,10 @@ def fetch(ds: Dataset | str, progress: bool = True) -> Path:
         return folder
     folder = cache_dir() / ds.folder
     if not all((folder / f).is_file() for f in ds.files):
-        _download(ds, folder, progress)
+        if ds.build is not None:
+            _build(ds, folder, progress)
+        else:
+            _download(ds, folder, progress)
     _verify_all(folder, ds.files, in_cache=True)
     return folder
 
@@ -86,15 +91,23 @@ def _verify_all(folder: Path, files: dict[str, str], in_cache: bool) -> None:
                 f"{path}: missing from the local mirror (UNROLL_DATA_DIR); copy the dataset there "
                 f"or unset UNROLL_DATA_DIR to download it"
             )
-        got = sha256_file(path)
-        if got != expected:
+        algorithm, digest = _algorithm(expected)
+        got = sha256_file(path, algorithm)
+        if got != digest:
             if in_cache:  # maybe a file the user placed there: moved aside, never deleted
                 aside = _free_name(path.with_name(path.name + ".mismatch"))
                 path.rename(aside)
                 what = f"moved it aside to {aside.name}; run the command again to download it again"
             else:
                 what = "replace this copy in the mirror (UNROLL_DATA_DIR)"
-            raise DataError(f"{path}: checksum mismatch (sha256 expected {expected}, got {got}); {what}")
+            raise DataError(f"{path}: checksum mismatch ({algorithm} expected {digest}, got {got}); {what}")
+
+
+def _algorithm(expected: str) -> tuple[str, str]:
+    """``"sha1:HEX"`` (where only a SHA-1 was ever published: WikiText-103) or a plain sha256
+    -> (hashlib's name, the hex digest)."""
+    algorithm, _, digest = expected.rpartition(":")
+    return algorithm or "sha256", digest
 
 
 def _free_name(path: Path) -> Path:
@@ -104,6 +117,17 @@ def _free_name(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.name}.{n}")
     return candidate
+
+
+def _build(ds: Dataset, folder: Path, progress: bool) -> None:
+    """Make a dataset from another (``Dataset.build``), fetching that one first; each file is
+    written whole and renamed into place, and checked against the registry like a download."""
+    module, _, function = ds.build.partition(":")
+    fetch(ds.source.url.removeprefix("unroll:"), progress)
+    if progress:
+        print(f"building {ds.name} from {ds.source.url.removeprefix('unroll:')} into {folder} (once)",
+              file=sys.stderr, flush=True)
+    getattr(importlib.import_module(module), function)(folder)
 
 
 def _download(ds: Dataset, folder: Path, progress: bool) -> None:
@@ -140,10 +164,11 @@ def _verified_files(ds: Dataset, url: str, progress: bool) -> dict[str, bytes]:
     files = {}
     for member, name in src.members.items():
         content = _extract(data, member, url)
-        got = hashlib.sha256(content).hexdigest()
-        if got != ds.files[name]:
+        algorithm, digest = _algorithm(ds.files[name])
+        got = hashlib.new(algorithm, content).hexdigest()
+        if got != digest:
             raise DataError(
-                f"{url}: {member} has the wrong checksum (sha256 expected {ds.files[name]}, "
+                f"{url}: {member} has the wrong checksum ({algorithm} expected {digest}, "
                 f"got {got}); nothing was written to the cache"
             )
         files[name] = content

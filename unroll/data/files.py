@@ -73,8 +73,9 @@ def _codec(encoding: str) -> codecs.CodecInfo:
         raise DataError(f"unknown text encoding {encoding!r} (try utf-8 or latin-1)") from None
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The file's hex digest (sha256 unless ``algorithm`` names another of hashlib's)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

@@ -18,6 +18,7 @@ from unroll.data.corpus import length_summary
 from unroll.data.download import fetch
 from unroll.data.registry import IMDB
 from unroll.errors import DataError
+from unroll.io import atomic_write_bytes
 from unroll.text import UNK, Vocab, get_tokenizer
 
 IMDB_SPLITS = ("train", "test", "unsup")
@@ -49,6 +50,30 @@ def imdb_examples(split: str = "train", strip_html: bool = True) -> list[tuple[s
         raise DataError(f"{archive}: holds no aclImdb/{part} reviews; is it the IMDB archive?")
     found.sort(key=lambda e: e[0])
     return [(text, key[0]) for key, text in found]
+
+
+LM_HELD_OUT = 50  # of every 50 reviews, one goes to valid and one to test
+
+
+def write_lm_corpus(folder: Path) -> None:
+    """The ``imdb-lm`` corpus: IMDB's 25,000 train and 50,000 unlabeled reviews, one a line
+    (``<br />`` tags and runs of whitespace made single spaces), in the order of
+    :func:`imdb_examples` (train, then unlabeled), less every review that is also, word for word,
+    one of the 25,000 sentiment test reviews (IMDB repeats a few hundred): a model pretrained on
+    it has never seen a test review. Of the rest, review ``i`` goes to valid when ``i % 50 == 0``,
+    to test when ``i % 50 == 1``, else to train. Each file is written whole and renamed into place."""
+    def line(text: str) -> str:
+        return " ".join(text.split())
+
+    held_out = {line(text) for text, _ in imdb_examples("test")}
+    reviews = [line(text) for split in ("train", "unsup") for text, _ in imdb_examples(split)]
+    reviews = [text for text in reviews if text not in held_out]
+    splits: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
+    for i, text in enumerate(reviews):
+        splits[{0: "valid", 1: "test"}.get(i % LM_HELD_OUT, "train")].append(text)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in splits.items():
+        atomic_write_bytes(folder / f"{name}.txt", ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def _members(archive: Path) -> Iterator[tuple[re.Match[str], bytes]]:

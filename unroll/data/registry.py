@@ -16,7 +16,7 @@ from unroll.text import TextSpec
 class Source:
     """One download: the file itself, or an archive whose ``members`` become the files."""
 
-    url: str
+    url: str  # or, for a dataset made here from another, "unroll:NAME" (see Dataset.build)
     sha256: str | None = None  # of the download itself, where one is published
     members: dict[str, str] = field(default_factory=dict)  # archive member -> file name
     fallbacks: tuple[str, ...] = ()  # other addresses of the same file, tried in turn when one fails
@@ -34,6 +34,9 @@ class Dataset:
     fractions: tuple[float, ...] = ()  # one file cut into train/valid(/test) by these fractions
     mirror_files: dict[str, str] | None = None  # a mirror that holds other files than the cache
     homepage: str = ""
+    # made here from another dataset (source.url "unroll:NAME"): "module:function" writing the files
+    # into a folder; they are checked against ``files`` like a download
+    build: str | None = None
 
     @property
     def is_corpus(self) -> bool:
@@ -114,7 +117,45 @@ IMDB = Dataset(
     homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
 )
 
-DATASETS: dict[str, Dataset] = {d.name: d for d in (PTB, TINYSHAKESPEARE, WIKITEXT2, IMDB)}
+IMDB_LM = Dataset(
+    name="imdb-lm",
+    folder="imdb-lm",
+    description="IMDB's 25k train + 50k unlabeled reviews as a word-level LM corpus, one review a line, "
+                "none of the sentiment test reviews; about 17M words, 100k+ word types",
+    source=Source(url="unroll:imdb"),
+    build="unroll.data.imdb:write_lm_corpus",
+    files={
+        "train.txt": "b5f0ccd7d03791a751af3a0e9e6c55dfa7be00a8be8dcc388620dbedcba3c251",
+        "valid.txt": "8b04e593768e505e14d09e0726a0ca366efa1e13d5e0c26917418f46db95f679",
+        "test.txt": "94876e8ad56fe5417f907436180f59d80baf2c5acdcaf4e08164691c6ca183cd",
+    },
+    splits={s: f"{s}.txt" for s in ("train", "valid", "test")},
+    text=TextSpec(level="word", unit="line", eos=True),
+    homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
+)
+
+WIKITEXT103 = Dataset(
+    name="wikitext103",
+    folder="wikitext-103",
+    description="WikiText-103 v1, tokenized: 103M training words, 267k vocabulary",
+    source=Source(
+        url="https://wikitext.smerity.com/wikitext-103-v1.zip",
+        fallbacks=("https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip",),
+        members={f"wikitext-103/wiki.{s}.tokens": f"{s}.txt" for s in ("train", "valid", "test")},
+    ),
+    # Only SHA-1s of these files are published (GluonNLP's registry; its WikiText-2 SHA-1s match
+    # the files verified above). The archive's own digest is not checked: its members are.
+    files={
+        "train.txt": "sha1:b7497e2dfe77e72cfef5e3dbc61b7b53712ac211",
+        "valid.txt": "sha1:c326ac59dc587676d58c422eb8a03e119582f92b",
+        "test.txt": "sha1:8a5befc548865cec54ed4273cf87dbbad60d1e47",
+    },
+    splits={s: f"{s}.txt" for s in ("train", "valid", "test")},
+    text=TextSpec(level="whitespace", unit="line", eos=True),
+    homepage="https://blog.salesforceairesearch.com/the-wikitext-long-term-dependency-language-modeling-dataset/",
+)
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in (PTB, TINYSHAKESPEARE, WIKITEXT2, WIKITEXT103, IMDB, IMDB_LM)}
 
 
 def get_dataset(name: str) -> Dataset:
