@@ -95,6 +95,9 @@ class ClassifyConfig:
     optimizer: str = setting("adadelta", "adadelta (the tutorial) | rmsprop | sgd | adam")
     lr: float | None = setting(None, "learning rate; none: adadelta 1.0, rmsprop 1e-3, sgd 0.1, adam 1e-3",
                                above=0)
+    encoder_lr: float | None = setting(None, "lr of the embedding and recurrent layers (ULMFiT's discriminative "
+                                       "rates: lower for weights that come from a language model); none: lr",
+                                       above=0)
     output_l2: float = setting(0.0, "L2 penalty output_l2 * sum(W**2) on the output layer's weights "
                                "(the tutorial's decay_c)", aliases=("decay_c",), at_least=0)
     clip: float = setting(0.0, "max global gradient norm; 0 = no clipping (the tutorial)", at_least=0)

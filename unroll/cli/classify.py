@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from unroll.classify_config import ENCODER_FIELDS, ClassifierConfig, ClassifyConfig
@@ -19,6 +21,7 @@ from unroll.cli.common import (
     add_field_flags,
     add_last_flag,
     add_run_flags,
+    parse_duration,
     pick_preset,
     run_directory,
 )
@@ -38,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_train(sub)
     _register_eval(sub)
     _register_predict(sub)
+    _register_baseline(sub)
 
 
 def _register_train(sub: argparse._SubParsersAction) -> None:
@@ -62,6 +66,12 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    help="CSV/TSV column with the label (default: label)")
     p.add_argument("--init-from", metavar="LMDIR", help="start from a trained language model's vocabulary, "
                    "embedding and LSTM weights (Dai & Le 2015); its cell and sizes are used")
+    p.add_argument("--pretrain-lm", metavar="DURATION", type=parse_duration,
+                   help="first train a language model of the classifier's size for this long (e.g. 10m) on the "
+                   "training texts (and --unlabeled), into OUT-lm, then start the classifier from it (Dai & Le "
+                   "2015; ULMFiT); see also --encoder-lr")
+    p.add_argument("--unlabeled", metavar="DIR|FILE", help="--pretrain-lm also reads these texts: a folder of .txt "
+                   "files (one example a file) or a text file (one a line)")
     add_run_flags(
         p, CLASSIFY_PRESETS, TRAIN_PREFIX + "time_budget",
         out_help="run directory: resumable checkpoint, best/, metrics.jsonl, curve.png",
@@ -106,6 +116,43 @@ def _register_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_predict)
 
 
+def _register_baseline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "baseline", help="a linear baseline (NB-SVM features, logistic regression) on the same split",
+        description="Train NB-LR (Wang & Manning 2012: naive-Bayes log-count ratios on binary word uni+bigram "
+        "features, logistic regression, C chosen on the valid split) on the data and split classify train would "
+        "use (same --valid-fraction and --seed), and report its valid and test accuracy: what a linear model gets, "
+        "to hold an LSTM against. Needs scikit-learn: pip install \"unroll-lm[baseline]\".")
+    p.add_argument("--data", required=True, metavar="imdb|DIR|FILE", help="as for classify train")
+    p.add_argument("--text-column", default="text", metavar="NAME", help="CSV/TSV column with the text (default: text)")
+    p.add_argument("--label-column", default="label", metavar="NAME", help="CSV/TSV column with the label")
+    p.add_argument("--valid-fraction", type=float, default=0.05, metavar="F",
+                   help="share of train held out when the data has no valid split (default 0.05, as classify train)")
+    p.add_argument("--seed", type=int, default=123, help="seeds the valid split (default 123, as classify train)")
+    p.add_argument("--level", choices=["word", "whitespace"], default="word", help="tokens (default word: Treebank)")
+    p.add_argument("--lower", action=argparse.BooleanOptionalAction, default=True, help="lowercase first (default)")
+    p.add_argument("--encoding", metavar="NAME", help="text encoding of the data files (default: utf-8)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_baseline)
+
+
+def run_baseline(args: argparse.Namespace) -> int:
+    from unroll.use.baseline import linear_baseline
+
+    cfg = ClassifyConfig(data=args.data, text_column=args.text_column, label_column=args.label_column,
+                         valid_fraction=args.valid_fraction, seed=args.seed, level=args.level, lower=args.lower,
+                         encoding=args.encoding)
+    res = linear_baseline(cfg)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    test = f" | test accuracy {100 * res['test_accuracy']:.2f}%" if "test_accuracy" in res else " | no test split"
+    sizes = ", ".join(f"{s} {n:,}" for s, n in res["examples"].items())
+    print(f"{res['model']}: valid accuracy {100 * res['valid_accuracy']:.2f}%{test} | C {res['c']:g} | "
+          f"{res['features']:,} features | {sizes} | {res['seconds']:.1f} s")
+    return 0
+
+
 # ---- train -------------------------------------------------------------------------------
 
 def _resolve(args: argparse.Namespace, model_over: dict[str, Any], train_over: dict[str, Any]) -> tuple[dict[str, Any], ClassifyConfig]:
@@ -115,12 +162,43 @@ def _resolve(args: argparse.Namespace, model_over: dict[str, Any], train_over: d
 def _start(args: argparse.Namespace, model: dict[str, Any], cfg: ClassifyConfig, out: str, **run: Any) -> Any:
     from unroll.train import train_classifier
 
-    return train_classifier(cfg, model, out, init_from=args.init_from, device=args.device, **run)
+    init_from = args.init_from
+    if args.pretrain_lm is not None:
+        init_from = _pretrain(args, model, cfg, Path(out), run)
+    elif args.unlabeled:
+        raise UnrollError("--unlabeled is text for --pretrain-lm; add --pretrain-lm DURATION")
+    return train_classifier(cfg, model, out, init_from=init_from, device=args.device, **run)
+
+
+def _pretrain(args: argparse.Namespace, model: dict[str, Any], cfg: ClassifyConfig, out: Path,
+              run: dict[str, Any]) -> Path | None:
+    """The language model for ``--pretrain-lm``, trained into ``OUT-lm``; None when ``OUT`` already
+    holds the classifier's run (``--resume-if-exists`` then continues it as it is)."""
+    from unroll.train.pretrain import pretrain_language_model
+    from unroll.train.run import claim_out_dir
+    from unroll.train.state import has_trainer_state
+
+    if args.init_from:
+        raise UnrollError("--pretrain-lm trains the language model --init-from names; give one of them")
+    if run["resume_if_exists"] and has_trainer_state(out):
+        return None
+    claim_out_dir(out, run["dist"], run["overwrite"], restart=run["resume_if_exists"])  # refuse before hours of LM
+    lm_out = out.with_name(out.name + "-lm")
+    best = pretrain_language_model(cfg, model, lm_out, args.pretrain_lm, args.unlabeled, device=args.device,
+                                   progress=run["progress"], echo=run["echo"],
+                                   resume_if_exists=run["resume_if_exists"])
+    if best is None:  # interrupted: its run is resumable like any language model's
+        print(f"unroll: language-model pretraining stopped; continue it with: unroll train --resume {lm_out / 'run'}, "
+              f"then classify with --init-from {lm_out / 'run' / 'best'}", file=sys.stderr)
+        raise KeyboardInterrupt
+    return best
 
 
 def _resume(args: argparse.Namespace, train_over: dict[str, Any], **run: Any) -> Any:
     from unroll.train import resume_classifier
 
+    if args.pretrain_lm is not None or args.unlabeled:
+        raise UnrollError("--resume continues a run as it was configured; drop --pretrain-lm and --unlabeled")
     return resume_classifier(args.resume, train_over, device=args.device, **run)
 
 

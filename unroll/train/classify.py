@@ -177,12 +177,24 @@ class ClassifierRun(Run):
         super().__init__(cfg, out, dist, progress, echo)
         self.data = data
         self._adopt(Classifier(model_cfg))
-        self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters(), cfg.learning_rate, fuse=False,
+        self.optimizer = build_optimizer(cfg.optimizer, self._parameter_groups(), cfg.learning_rate, fuse=False,
                                          **TUTORIAL_OPTIMIZERS.get(cfg.optimizer, {}))
         self.progress_every = cfg.log_every
         self.init_from: str | None = None
         self.state: ClassifyState = ClassifyState()
         self._examples = 0  # trained on in this session (the bar's examples/s)
+
+    def _parameter_groups(self) -> Any:
+        """All parameters at ``lr``; with ``encoder_lr``, the encoder (embedding, recurrent layers)
+        in a group of its own at that rate, its ``lr_factor`` keeping the ratio when a rollback
+        halves the rates."""
+        if self.cfg.encoder_lr is None:
+            return self.model.parameters()
+        named = list(self.model.named_parameters())
+        encoder = [p for n, p in named if n.startswith(("embedding.", "rnn."))]
+        factor = self.cfg.encoder_lr / self.cfg.learning_rate
+        return [{"params": encoder, "lr": self.cfg.encoder_lr, "lr_factor": factor},
+                {"params": [p for n, p in named if not n.startswith(("embedding.", "rnn."))], "lr_factor": 1.0}]
 
     # ---- the task's part of the loop -----------------------------------------------------
     def on_start(self) -> None:

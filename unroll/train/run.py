@@ -364,8 +364,8 @@ class Run:
         self.state.rollbacks, self.state.lr_scale = rollbacks, lr_scale
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(optimizer)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.base_lr() * lr_scale
+        for group in self.optimizer.param_groups:  # lr_factor: a group's share of the lr (classifier encoder)
+            group["lr"] = self.base_lr() * lr_scale * group.get("lr_factor", 1.0)
         self.set_rng_state(rng)
         self.restore_task(task)
         self._rolled_back = True
