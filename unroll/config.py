@@ -72,7 +72,7 @@ class ModelConfig:
             return
         c = self.cutoffs
         if not c:
-            raise UnrollError("the adaptive softmax needs cutoffs, e.g. --cutoffs 2000,10000")
+            raise UnrollError("adaptive_softmax needs cutoffs, e.g. --cutoffs 2000,10000")
         if any(b <= a for a, b in zip(c, c[1:])) or c[-1] >= self.vocab_size:
             raise UnrollError(f"cutoffs must increase and stay below the vocabulary size {self.vocab_size}, "
                               f"got {','.join(map(str, c))}")
