@@ -8,6 +8,8 @@ sentence (Punkt; at least 5 words, else the first two), ``--sizes`` training exa
 ``test/{neg,pos}``), read by the commands a user types. For each size:
 
 - ``baseline``: ``unroll classify baseline`` (NB-LR over uni+bigrams);
+- ``tutorial``: ``unroll classify train --data DIR`` with the Theano tutorial's training settings
+  (the defaults before they were regularized for small data: the ``imdb-lstm`` preset's);
 - ``defaults``: ``unroll classify train --data DIR`` with no other setting;
 - ``pretrained``: the same with ``--pretrain-lm --unlabeled`` (the first sentences of the 50,000
   unlabeled reviews and of the training reviews not drawn), ``--pretrain-minutes`` long.
@@ -30,10 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import cpu_model
 from unroll.data import imdb_examples
 from unroll.text.tokenize import split_sentences
 
-VARIANTS = ("baseline", "defaults", "pretrained")
+VARIANTS = ("baseline", "tutorial", "defaults", "pretrained")
+TUTORIAL = ["--optimizer", "adadelta", "--batch-size", "16", "--emb-dropout", "0", "--word-dropout", "0",
+            "--stop-on", "error", "--patience", "10"]
 
 
 def first_sentence(text: str) -> str:
@@ -74,6 +79,7 @@ def main() -> None:
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--pretrain-minutes", type=float, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep", type=Path, help="write the data and runs here (a new folder) instead of a temporary one")
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     train = [(first_sentence(t), y) for t, y in imdb_examples("train")]
@@ -81,10 +87,12 @@ def main() -> None:
     test = [test_all[i] for i in balanced(test_all, args.test, rng)[0]]
     unsup = [first_sentence(t) for t, _ in imdb_examples("unsup")]
     unroll = [sys.executable, "-m", "unroll", "classify"]
+    print(json.dumps({"cpu": cpu_model(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      "pretrain_minutes": args.pretrain_minutes}), flush=True)
     for size in map(int, args.sizes.split(",")):
         chosen, left = balanced(train, min(size, len(train)), rng) if size < len(train) else (list(range(len(train))), [])
         with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
+            root = Path(tmp) if args.keep is None else args.keep / str(size)
             write_folder(root / "data", "train", [train[i] for i in chosen])
             write_folder(root / "data", "test", test)
             (root / "unlabeled.txt").write_text("\n".join(unsup + [train[i][0] for i in left]) + "\n", encoding="utf-8")
@@ -97,8 +105,9 @@ def main() -> None:
                     res = json.loads(out)
                     row |= {"test_accuracy": res["test_accuracy"], "c": res["c"]}
                 else:
-                    extra = (["--pretrain-lm", f"{args.pretrain_minutes}m", "--unlabeled", str(root / "unlabeled.txt")]
-                             if variant == "pretrained" else [])
+                    extra = {"tutorial": TUTORIAL, "defaults": [],
+                             "pretrained": ["--pretrain-lm", f"{args.pretrain_minutes}m",
+                                            "--unlabeled", str(root / "unlabeled.txt")]}[variant]
                     run = root / f"run-{variant}"
                     seconds, _ = timed([*unroll, "train", "--data", data, *extra, "--quiet", "--out", str(run)])
                     _, out = timed([*unroll, "eval", str(run), "--split", "test", "--json"])

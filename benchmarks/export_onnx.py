@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -35,13 +34,7 @@ from unroll.export.runtime import OnnxLM
 from unroll.export.to_onnx import export_onnx
 from unroll.use.engine import _without_onednn, load
 
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no lscpu)"
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "unknown")
+from machine import cpu_model
 
 
 def torch_scorer(model):

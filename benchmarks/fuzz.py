@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+
+from machine import cpu_model
 
 PROPERTY_TESTS = {  # test file -> CI cases per test, in order of its @settings
     "tests/cli/test_fuzz_loaders.py": [60, 30, 30],
@@ -23,12 +23,6 @@ PROPERTY_TESTS = {  # test file -> CI cases per test, in order of its @settings
     "tests/unit/test_settings.py": [400],
 }
 KILLS_PER_RUN = 20
-
-
-def cpu() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    found = re.search(r"Model name:\s*(.+)", out)
-    return found.group(1).strip() if found else platform.processor()
 
 
 def pytest(paths: list[str], env: dict[str, str]) -> bool:
@@ -46,7 +40,7 @@ def main() -> int:
     args = p.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "CI"}  # not derandomized: new draws each time
     env["UNROLL_FUZZ_SCALE"] = str(args.scale)
-    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | {cpu()} | scale {args.scale}")
+    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | {cpu_model()} | scale {args.scale}")
     ok_all = True
     for path, counts in PROPERTY_TESTS.items():
         t0 = time.perf_counter()

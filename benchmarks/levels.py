@@ -25,6 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from machine import cpu_model
+
 LEVELS = "char,bpe:1000,bpe:8000,unigram:8000,word"
 
 
@@ -33,14 +35,6 @@ def width_for(params: int, vocab: int, layers: int = 2) -> int:
     V*H + V (embedding/decoder, bias) + layers * (8H^2 + 8H)."""
     a, b, c = 8 * layers, vocab + 8 * layers, vocab - params
     return max(8, int((-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)))
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no lscpu)"
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "unknown")
 
 
 def unroll(*argv: str) -> str:

@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file
+
+from machine import cpu_model
 
 LM_JOBS = {
     "ptb-small": ["--preset", "ptb-small", "--max-steps", "200", "--eval-every", "50", "--no-final-test"],
@@ -103,8 +104,7 @@ def main() -> None:
     root = Path(package.__file__).resolve().parent.parent
     commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True)
-                .stdout.splitlines() if line.startswith("Model name")), platform.processor())
+    cpu = cpu_model()
     with tempfile.TemporaryDirectory() as tmp:
         runs = measure(Path(tmp))
     result = {"commit": commit, "cpu": cpu, "package": str(root), "runs": runs}

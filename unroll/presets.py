@@ -120,9 +120,10 @@ CLASSIFY_PRESETS: dict[str, ClassifyPreset] = {
     "imdb-lstm": ClassifyPreset(
         "IMDB sentiment, the classic LSTM tutorial: 128-d LSTM, mean pooling, adadelta, batch 16; "
         "reviews cut to their last 400 tokens; 30 minutes",
-        dict(cell="lstm", emb_size=128, num_layers=1, bidirectional=False, pooling="mean", dropout=0.5),
+        dict(cell="lstm", emb_size=128, num_layers=1, bidirectional=False, pooling="mean", dropout=0.5,
+             emb_dropout=0.0, word_dropout=0.0),
         ClassifyConfig(data="imdb", max_vocab=10000, lower=True, max_length=400, overlong="tail", optimizer="adadelta",
                        batch_size=16, eval_batch_size=64, valid_fraction=0.05, epochs=100, eval_every=0,
-                       patience=10, time_budget=1800.0, history_test=False, seed=123),
+                       patience=10, stop_on="error", time_budget=1800.0, history_test=False, seed=123),
     ),
 }

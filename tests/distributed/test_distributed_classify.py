@@ -30,7 +30,8 @@ def args(data: Path, out: str, epochs: int = EPOCHS, *extra: str) -> list[str]:
     return ["classify", "train", "--data", str(data), "--valid-fraction", "0.2", "--max-length", "none",
             "--batch-size", "9", "--eval-every", "1", "--epochs", str(epochs), "--patience", "0",
             "--optimizer", "adam", "--lr", "0.03", "--output-l2", "0.01", "--clip", "1", "--emb-size", "8",
-            "--dropout", "0", "--seed", "1", "--quiet", "--out", out, *extra]
+            "--dropout", "0", "--emb-dropout", "0", "--word-dropout", "0", "--seed", "1", "--quiet", "--out", out,
+            *extra]
 
 
 def in_float64(argv: list[str]) -> int:

@@ -4,7 +4,6 @@ bounds, concurrent requests equal to sequential ones, and a client that leaves s
 from __future__ import annotations
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

@@ -17,7 +17,6 @@ pytest.importorskip("uvicorn", reason="needs the serve extra (pip install 'unrol
 import httpx2 as httpx  # noqa: E402
 
 from unroll.cli import main  # noqa: E402
-from tests.support.cli import one_error_line  # noqa: E402
 from tests.support.tiny_models import char_lm, save, word_lm  # noqa: E402
 
 

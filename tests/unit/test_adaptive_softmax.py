@@ -19,7 +19,7 @@ from unroll.models import LanguageModel, load_model, save_model
 from unroll.reference import check_gradients
 from unroll.reference.gradcheck import random_problem
 from unroll.text import TextSpec, Vocab
-from unroll.use.engine import LoadedModel, load
+from unroll.use.engine import load
 from unroll.use.generate import generate
 from unroll.use.score import score
 

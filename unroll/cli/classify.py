@@ -217,7 +217,7 @@ run_train = TrainingCommand(
 def resolve_settings(
     preset: str | None, model_over: dict[str, Any], train_over: dict[str, Any], lm_encoder: bool = False
 ) -> tuple[dict[str, Any], ClassifyConfig]:
-    """Preset (or the tutorial's defaults for --data) + overrides -> model settings and ClassifyConfig.
+    """Preset (or the small-data defaults for --data) + overrides -> model settings and ClassifyConfig.
 
     The model settings are all of ClassifierConfig but what the data decides (vocab_size,
     num_classes). ``lm_encoder`` (``--init-from``): the encoder's cell and sizes come from the

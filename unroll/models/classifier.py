@@ -49,6 +49,7 @@ class Classifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.emb_size)
+        self.emb_dropout = nn.Dropout(cfg.emb_dropout)
         cell = cells.get(cfg.cell)  # a classifier cell's torch layer is one of torch's nn.RNNBase stacks
         between = cfg.dropout if cfg.num_layers > 1 else 0.0
         self.rnn = cell.torch_class()(cfg.emb_size, cfg.hidden, cfg.num_layers, dropout=between,
@@ -77,7 +78,9 @@ class Classifier(nn.Module):
         """Class logits ``[B, C]`` for token ids ``inputs [T, B]`` with ``lengths [B]`` real tokens each."""
         T, B = inputs.shape
         lengths = torch.full((B,), T, dtype=torch.int64) if lengths is None else torch.as_tensor(lengths).cpu()
-        x = self.embedding(inputs)
+        x = self.emb_dropout(self.embedding(inputs))
+        if self.training and self.cfg.word_dropout:
+            x = x * (torch.rand(T, B, 1, device=x.device) >= self.cfg.word_dropout).to(x.dtype)
         # Left to right, trailing padding cannot reach a real step, so only the backward direction
         # needs packing (which runs several times slower on CPUs: no oneDNN kernel).
         packed = self.cfg.bidirectional and bool((lengths != T).any())
@@ -92,10 +95,25 @@ class Classifier(nn.Module):
         """One feature vector ``[B, F]`` per example from the outputs ``[T, B, F]`` at its real steps."""
         out = out.to(torch.promote_types(out.dtype, torch.float32))  # sums over hundreds of steps: not in bf16
         mask = (torch.arange(out.size(0), device=out.device)[:, None] < lengths[None, :]).unsqueeze(-1)
-        if self.cfg.pooling == "mean":  # the tutorial: (h * mask).sum(0) / mask.sum(0)
-            return (out * mask).sum(0) / lengths[:, None].to(out.dtype)
-        if self.cfg.pooling == "max":
-            return out.masked_fill(~mask, float("-inf")).max(0).values
+        pooling = self.cfg.pooling
+        if pooling == "concat":  # ULMFiT (Howard & Ruder 2018)
+            return torch.cat([self._last(out, lengths), self._max(out, mask), self._mean(out, mask, lengths)], dim=-1)
+        if pooling == "mean":
+            return self._mean(out, mask, lengths)
+        if pooling == "max":
+            return self._max(out, mask)
+        return self._last(out, lengths)
+
+    @staticmethod
+    def _mean(out: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
+        return (out * mask).sum(0) / lengths[:, None].to(out.dtype)  # the tutorial: (h * mask).sum(0) / mask.sum(0)
+
+    @staticmethod
+    def _max(out: Tensor, mask: Tensor) -> Tensor:
+        return out.masked_fill(~mask, float("-inf")).max(0).values
+
+    def _last(self, out: Tensor, lengths: Tensor) -> Tensor:
+        """The output at each example's last real step (and, bidirectional, the backward direction's at step 0)."""
         last = out[lengths - 1, torch.arange(out.size(1), device=out.device)]  # [B, dirs * H] at each last real step
         if not self.cfg.bidirectional:
             return last

@@ -4,7 +4,7 @@
         -> model -> logits [B, C] -> mean cross-entropy + output_l2 * sum(W_classifier ** 2)
         -> backward -> (clip) -> optimizer step (adadelta / rmsprop / sgd / adam)
     every eval_every updates (or epoch): valid error (+ test error: the history of (valid, test)
-        errors); a better valid error saves best/; patience validations without one stop the run
+        errors); a better valid figure (error, or loss: stop_on) saves best/; patience validations without one stop the run
 
 At the end the best parameters are measured on train, valid and test, and those errors and the
 history are written into ``best/config.json`` ("results"). The run directory also holds a
@@ -37,7 +37,7 @@ from unroll.classify_config import ENCODER_FIELDS, ClassifierConfig, ClassifyCon
 from unroll.data.batching import SentenceBatch, sentence_batches
 from unroll.data.labeled import LabeledData, classify_spec, load_labeled
 from unroll.errors import CheckpointError, UnrollError
-from unroll.evaluate.classify import pred_error
+from unroll.evaluate.classify import predict_probs
 from unroll.models.classifier import Classifier, encoder_from_lm, read_classifier, save_classifier, warm_start
 from unroll.text import TextSpec, Vocab
 from unroll.train.distributed import Distributed
@@ -78,7 +78,7 @@ class ClassifyResult(RunResult):
 @dataclass
 class ClassifyState(RunState):
     """Where a classification run is (with RunState's epoch, step, clock and early stopping:
-    ``stop_best`` is the best valid error, the one best/ holds)."""
+    ``stop_best`` is the best valid figure, error or loss by ``stop_on``: the one best/ holds)."""
 
     batch: int = 0  # next batch within the epoch
     history: list[list[float | None]] = field(default_factory=list)  # [valid error, test error] per validation
@@ -178,7 +178,7 @@ class ClassifierRun(Run):
         self.data = data
         self._adopt(Classifier(model_cfg))
         self.optimizer = build_optimizer(cfg.optimizer, self._parameter_groups(), cfg.learning_rate, fuse=False,
-                                         **TUTORIAL_OPTIMIZERS.get(cfg.optimizer, {}))
+                                         weight_decay=cfg.weight_decay, **TUTORIAL_OPTIMIZERS.get(cfg.optimizer, {}))
         self.progress_every = cfg.log_every
         self.init_from: str | None = None
         self.state: ClassifyState = ClassifyState()
@@ -264,6 +264,8 @@ class ClassifierRun(Run):
         error = self.dist.mean_item((logits.detach().argmax(-1) != y).to(logits.dtype).mean() * weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for p in self._frozen():  # no gradient: the optimizer leaves them as they are (weight decay too)
+            p.grad = None
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
         self.optimizer.step()
@@ -273,22 +275,49 @@ class ClassifierRun(Run):
         s.loss_count += 1
         return value
 
+    def _frozen(self) -> list[torch.nn.Parameter]:
+        """With gradual_unfreezing, the parameters this epoch does not train yet: top-down groups
+        (output layer, last recurrent layer, ..., first recurrent layer with the embedding), one
+        more trained each epoch."""
+        layers = self.model.cfg.num_layers
+        if not self.cfg.gradual_unfreezing or self.state.epoch >= layers:
+            return []
+        trained = range(layers - self.state.epoch, layers)  # recurrent layers unfrozen so far
+        def group(name: str) -> int | None:
+            if name.startswith("embedding."):
+                return 0
+            if name.startswith("rnn."):
+                return int(name.split("_l")[-1].removesuffix("_reverse"))
+            return None
+        return [p for n, p in self.model.named_parameters() if (g := group(n)) is not None and g not in trained]
+
     # ---- validation ----------------------------------------------------------------------
     def _error(self, split: str) -> float:
-        return pred_error(self.model, self.data.x[split], self.data.y[split], self.cfg.eval_batch_size, self.precision)
+        return self._measure(split)[0]
+
+    def _measure(self, split: str) -> tuple[float, float]:
+        """Error and mean cross-entropy of the current parameters on ``split``."""
+        probs = predict_probs(self.model, self.data.x[split], self.cfg.eval_batch_size, self.precision)
+        y = self.data.y[split]
+        if not len(y):
+            return 0.0, 0.0
+        error = float(np.mean(probs.argmax(1) != y))
+        return error, float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], 1e-300))))
 
     def evaluate(self, kind: str) -> bool:
-        """Valid (and test) error; a new best saves best/; returns True when patience ran out."""
+        """Valid (and test) error; a new best (by ``stop_on``) saves best/; returns True when
+        patience ran out."""
         s, t0 = self.state, time.perf_counter()
         with_test = self.cfg.history_test and "test" in self.data.x
-        valid, test = self.dist.from_main(  # rank 0 measures alone: exactly one process's errors
-            lambda: (self._error("valid"), self._error("test") if with_test else None))
+        (valid, valid_loss), test = self.dist.from_main(  # rank 0 measures alone: exactly one process's errors
+            lambda: (self._measure("valid"), self._error("test") if with_test else None))
         s.history.append([valid, test])
-        best = valid < s.stop_best
+        figure = valid_loss if self.cfg.stop_on == "loss" else valid
+        best = figure < s.stop_best
         if best and self.dist.is_main:
             with rundir.staged(self.out / BEST) as staging:
                 self.save_model(staging)
-        stop = self.patience_ran_out(valid)
+        stop = self.patience_ran_out(figure)
         s.eval_seconds = time.perf_counter() - t0
         train_loss = s.loss_sum / s.loss_count if s.loss_count else None
         train_err = s.err_sum / s.loss_count if s.loss_count else None
@@ -296,10 +325,10 @@ class ClassifierRun(Run):
         if self.dist.is_main:
             self.metrics.write({"kind": "valid", "epoch": s.epoch, "update": s.step,
                                 "elapsed": round(self.elapsed(), 3), "train_loss": train_loss, "train_err": train_err,
-                                "valid_err": valid, "test_err": test, "best": best})
+                                "valid_err": valid, "valid_loss": valid_loss, "test_err": test, "best": best})
         test_txt = f" | test err {test:.4f}" if test is not None else ""
         loss_txt = f" | train loss {train_loss:.4f} err {train_err:.4f}" if train_loss is not None else ""
-        self.echo(f"epoch {s.epoch} | update {s.step}{loss_txt} | valid err {valid:.4f}{test_txt}"
+        self.echo(f"epoch {s.epoch} | update {s.step}{loss_txt} | valid loss {valid_loss:.4f} err {valid:.4f}{test_txt}"
                   f"{' *' if best else ''} | {self.elapsed():.0f}s")
         self.snapshot()
         self.save()

@@ -31,6 +31,7 @@ Without torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MAST
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,8 +100,11 @@ def _leave() -> None:
     collective's tensors, and for a tensor Python has already freed that takes the GIL. Were the
     interpreter shutting down by then, the process would abort ("terminate called without an
     active exception") after a successful run. The barrier waits with the GIL released, so those
-    threads finish while the interpreter is whole; a barrier holds no tensors of its own.
+    threads finish while the interpreter is whole; a barrier holds no tensors of its own. Runs
+    caught in reference cycles (a DDP wrapper and its reducer's pending work among them) are
+    collected first, so none of their tensors is left for the shutdown to free.
     """
+    gc.collect()
     dist.barrier()
     dist.destroy_process_group()
 
