@@ -34,7 +34,7 @@ def tiny_cfg(data: Path, **kw) -> ClassifyConfig:
     return ClassifyConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("pooling", ["mean", "max", "last"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "last", "concat"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padded_batch_equals_one_by_one(pooling, bidirectional):
     torch.manual_seed(0)

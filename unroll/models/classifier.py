@@ -1,8 +1,9 @@
 """An LSTM sentence classifier (the classic Theano LSTM sentiment tutorial) and its checkpoints.
 
     tokens [T, B] ─► embedding ─► LSTM (L layers, ─► pool over each example's ─► dropout ─► linear ─► logits [B, C]
-    mask / lengths   (emb_size)    optionally both     real steps: mean (the                    (softmax: the class
-                                   directions)         tutorial), last or max)                  probabilities)
+    mask / lengths   (emb_size,    optionally both     real steps: mean (the                    (softmax: the class
+                     embedding and directions)         tutorial), last, max or                  probabilities)
+                     word dropout)                     concat (all three))
 
 Padding is trailing and never reaches a result: left to right it comes after every real step,
 the backward direction of a bidirectional model reads packed sequences, and pooling looks at the
