@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unroll.errors import UnrollError
 from unroll.text import BOS, EOS, TextSpec, Vocab, get_tokenizer, split_sentences
@@ -70,3 +72,34 @@ def test_spec_encode_decode_and_dict_round_trip():
         TextSpec.from_dict({"level": "word", "colour": "red"})
     with pytest.raises(UnrollError, match="unknown text unit"):
         TextSpec(unit="paragraph")
+
+
+# The word level runs NLTK's Treebank patterns on the standard library's re (NLTK's own engine is
+# several times slower); the tokens must be NLTK's, on text full of what the patterns look for.
+TREEBANK_PIECES = st.sampled_from(list("abcdeNTSMD019 \t\n.,;:!?'\"`()[]{}<>-&$%#@/\\|«»“”‘’„…")
+                                  + ["can", "not", "gon", "na", "'t", "is", "n't", "'ll", "--", "...", "wan", "gim",
+                                     "me", "'re", "'ve", "''", "``"])
+TREEBANK_TEXT = st.lists(TREEBANK_PIECES, max_size=80).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TREEBANK_TEXT)
+def test_word_tokens_are_nltks(text):
+    from nltk.tokenize import NLTKWordTokenizer
+    from unroll.text.tokenize import _TreebankWords
+
+    assert _TreebankWords().tokenize(text) == NLTKWordTokenizer().tokenize(text)
+
+
+def test_word_tokens_are_nltks_on_real_text(mirror_dir):
+    from itertools import islice
+
+    from nltk.tokenize import NLTKWordTokenizer
+    from unroll.data import imdb_examples
+    from unroll.text.tokenize import _TreebankWords
+
+    shakespeare = (mirror_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").splitlines()[:5000]
+    reviews = [text for text, _ in islice(imdb_examples("test"), 1000)]
+    ours, nltk = _TreebankWords(), NLTKWordTokenizer()
+    for text in shakespeare + reviews:
+        assert ours.tokenize(text) == nltk.tokenize(text), text

@@ -11,8 +11,10 @@ The levels (registered in ``unroll.text.levels``) are small classes with ``token
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
 from nltk.tokenize.treebank import TreebankWordDetokenizer
@@ -85,12 +87,42 @@ class CharTokenizer(Tokenizer):
         return "".join(tokens)
 
 
+_STDLIB_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.UNICODE | re.VERBOSE | re.ASCII
+
+
+def _on_stdlib_re(table: Any) -> Any:
+    """A pattern table of NLTK's (a pattern, a (pattern, replacement) pair, or a list of either)
+    with every pattern compiled by the standard library's ``re``."""
+    if isinstance(table, list):
+        return [_on_stdlib_re(item) for item in table]
+    if isinstance(table, tuple):
+        return (_on_stdlib_re(table[0]), *table[1:])
+    return re.compile(table.pattern, table.flags & _STDLIB_FLAGS)
+
+
+class _TreebankWords(NLTKWordTokenizer):
+    """NLTK's Treebank rules and code, its patterns run by the standard library's ``re``.
+
+    NLTK 3.10 sends every pattern through its ReDoS guard (the ``regex`` engine under a timeout),
+    which makes word tokenization several times slower. These are NLTK's own fixed patterns, not
+    a caller's, so the guard buys nothing here; the tokens are the same (the word-level tests
+    compare them with NLTK's tokenizer on random and real text).
+    """
+
+    TABLES = ("STARTING_QUOTES", "PUNCTUATION", "PARENS_BRACKETS", "CONVERT_PARENTHESES", "DOUBLE_DASHES",
+              "ENDING_QUOTES", "CONTRACTIONS2", "CONTRACTIONS3")
+
+    def __init__(self) -> None:
+        for name in self.TABLES:
+            setattr(self, name, _on_stdlib_re(getattr(NLTKWordTokenizer, name)))
+
+
 class WordTokenizer(Tokenizer):
     """Treebank words. Like ``nltk.word_tokenize``: sentences first, since the Treebank rules
     only split off the period that ends the string they are given."""
 
     level = "word"
-    _words = NLTKWordTokenizer()
+    _words = _TreebankWords()
     _detok = TreebankWordDetokenizer()
 
     def tokenize(self, text: str) -> list[str]:
