@@ -84,22 +84,25 @@ TREEBANK_TEXT = st.lists(TREEBANK_PIECES, max_size=80).map("".join)
 
 @settings(max_examples=300, deadline=None)
 @given(TREEBANK_TEXT)
-def test_word_tokens_are_nltks(text):
-    from nltk.tokenize import NLTKWordTokenizer
+def test_word_tokens_and_sentences_are_nltks(text):
+    from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
     from unroll.text.tokenize import _TreebankWords
 
     assert _TreebankWords().tokenize(text) == NLTKWordTokenizer().tokenize(text)
+    assert split_sentences(text) == PunktSentenceTokenizer().tokenize(text)
 
 
 def test_word_tokens_are_nltks_on_real_text(mirror_dir):
     from itertools import islice
 
-    from nltk.tokenize import NLTKWordTokenizer
+    from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
     from unroll.data import imdb_examples
     from unroll.text.tokenize import _TreebankWords
 
     shakespeare = (mirror_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").splitlines()[:5000]
     reviews = [text for text, _ in islice(imdb_examples("test"), 1000)]
-    ours, nltk = _TreebankWords(), NLTKWordTokenizer()
+    ours, nltk, punkt = _TreebankWords(), NLTKWordTokenizer(), PunktSentenceTokenizer()
     for text in shakespeare + reviews:
         assert ours.tokenize(text) == nltk.tokenize(text), text
+    for text in ["\n".join(shakespeare[i:i + 40]) for i in range(0, len(shakespeare), 40)] + reviews:
+        assert split_sentences(text) == punkt.tokenize(text), text
