@@ -103,7 +103,7 @@ class ClassifyConfig:
     sort_by_len: bool = setting(True, "batch examples of similar length together (less padding, faster)")
     # optimization
     optimizer: str = setting("adam", "adam | adamw | adadelta (the tutorial) | rmsprop | sgd")
-    lr: float | None = setting(None, "learning rate; none: adadelta 1.0, rmsprop 1e-3, sgd 0.1, adam 1e-3",
+    lr: float | None = setting(None, "learning rate; none: adam and adamw 1e-3, adadelta 1.0, rmsprop 1e-3, sgd 0.1",
                                above=0)
     encoder_lr: float | None = setting(None, "lr of the embedding and recurrent layers (ULMFiT's discriminative "
                                        "rates: lower for weights that come from a language model); none: lr",
