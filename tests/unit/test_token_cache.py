@@ -2,6 +2,8 @@
 directly; damage detected and rebuilt; streaming pieces and worker processes change nothing."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,16 @@ def test_first_load_builds_later_loads_map_the_cache(tmp_path, monkeypatch):
     moved = tmp_path / "moved"
     folder.rename(moved)  # the key is the files' contents, not their names
     np.testing.assert_array_equal(load_corpus(moved, "whitespace").splits["valid"], first.splits["valid"])
+
+
+def test_a_load_from_the_cache_does_not_import_nltk(tmp_path):
+    """NLTK takes seconds to import; a run that finds its corpus tokenized never pays for it."""
+    folder = folder_corpus(tmp_path, {"train": "He left! Don't.\n" * 3, "valid": "She stayed.\n"})
+    load_corpus(folder, "word")
+    code = ("import sys; from unroll.data import load_corpus; c = load_corpus(sys.argv[1], 'word'); "
+            "print(len(c.vocab), 'nltk' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(len(load_corpus(folder, "word").vocab)), "False"]
 
 
 def test_a_changed_file_or_setting_is_a_new_entry(tmp_path):

@@ -86,9 +86,9 @@ TREEBANK_TEXT = st.lists(TREEBANK_PIECES, max_size=80).map("".join)
 @given(TREEBANK_TEXT)
 def test_word_tokens_and_sentences_are_nltks(text):
     from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
-    from unroll.text.tokenize import _TreebankWords
+    from unroll.text.treebank import TreebankWords
 
-    assert _TreebankWords().tokenize(text) == NLTKWordTokenizer().tokenize(text)
+    assert TreebankWords().tokenize(text) == NLTKWordTokenizer().tokenize(text)
     assert split_sentences(text) == PunktSentenceTokenizer().tokenize(text)
 
 
@@ -97,11 +97,11 @@ def test_word_tokens_are_nltks_on_real_text(mirror_dir):
 
     from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
     from unroll.data import imdb_examples
-    from unroll.text.tokenize import _TreebankWords
+    from unroll.text.treebank import TreebankWords
 
     shakespeare = (mirror_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").splitlines()[:5000]
     reviews = [text for text, _ in islice(imdb_examples("test"), 1000)]
-    ours, nltk, punkt = _TreebankWords(), NLTKWordTokenizer(), PunktSentenceTokenizer()
+    ours, nltk, punkt = TreebankWords(), NLTKWordTokenizer(), PunktSentenceTokenizer()
     for text in shakespeare + reviews:
         assert ours.tokenize(text) == nltk.tokenize(text), text
     for text in ["\n".join(shakespeare[i:i + 40]) for i in range(0, len(shakespeare), 40)] + reviews:
