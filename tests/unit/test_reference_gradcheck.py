@@ -89,3 +89,5 @@ def test_cli(capsys):
     assert "PASS" in capsys.readouterr().out
     assert main(["gradcheck", "--truncate", "-1"]) == 2
     assert "unroll: error: --truncate" in capsys.readouterr().err
+    assert main(["gradcheck", "--seed", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "unroll: error: --seed must be >= 0, got -1"

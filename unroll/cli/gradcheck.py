@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise UnrollError("--layers, --steps, --batch-size and --emb-size must be positive")
     if args.truncate is not None and args.truncate < 0:
         raise UnrollError(f"--truncate must be >= 0, got {args.truncate}")
+    if args.seed < 0:
+        raise UnrollError(f"--seed must be >= 0, got {args.seed}")
     try:
         cutoffs = tuple(int(c) for c in args.cutoffs.split(",")) if args.cutoffs else ()
     except ValueError:

@@ -14,7 +14,6 @@ file changed or damaged afterwards, so loading refuses it instead of resuming fr
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from safetensors.torch import save as st_save
 
 from unroll import rundir
 from unroll.checkpoint import CONFIG, VOCAB, WEIGHTS, read_json
+from unroll.data.files import sha256_file
 from unroll.errors import CheckpointError, UnrollError
 from unroll.io import atomic_write_bytes, atomic_write_json
 
@@ -33,14 +33,6 @@ STATE_TENSORS = "trainer_state.safetensors"
 STATE_JSON = "trainer_state.json"
 STATE_VERSION = 1
 PAIRED = (WEIGHTS, CONFIG, VOCAB, STATE_TENSORS)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_trainer_state(directory: str | os.PathLike, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
