@@ -75,8 +75,9 @@ def test_spec_encode_decode_and_dict_round_trip():
 
 
 # The word level runs NLTK's Treebank patterns on the standard library's re (NLTK's own engine is
-# several times slower); the tokens must be NLTK's, on text full of what the patterns look for.
-TREEBANK_PIECES = st.sampled_from(list("abcdeNTSMD019 \t\n.,;:!?'\"`()[]{}<>-&$%#@/\\|«»“”‘’„…")
+# several times slower); the tokens must be NLTK's, on text full of what the patterns look for,
+# and of characters the two engines class differently (½ ² a combining accent, \x1c) or alike (é).
+TREEBANK_PIECES = st.sampled_from(list("abcdeNTSMD019 \t\n.,;:!?'\"`()[]{}<>-&$%#@/\\|«»“”‘’„…½²\u0301\x1cé")
                                   + ["can", "not", "gon", "na", "'t", "is", "n't", "'ll", "--", "...", "wan", "gim",
                                      "me", "'re", "'ve", "''", "``"])
 TREEBANK_TEXT = st.lists(TREEBANK_PIECES, max_size=80).map("".join)
@@ -90,6 +91,17 @@ def test_word_tokens_and_sentences_are_nltks(text):
 
     assert TreebankWords().tokenize(text) == NLTKWordTokenizer().tokenize(text)
     assert split_sentences(text) == PunktSentenceTokenizer().tokenize(text)
+
+
+def test_a_character_re_reads_otherwise_gets_nltks_tokens():
+    from nltk.tokenize import NLTKWordTokenizer
+
+    from unroll.text.treebank import TreebankWords, read_alike
+
+    sentence = "we must give THE BIG STORE ** ½."  # an imdb-lm review: re's \\w takes ½, regex's not
+    assert not read_alike(sentence) and read_alike("we must give it 3.5.")
+    assert TreebankWords().tokenize(sentence) == NLTKWordTokenizer().tokenize(sentence) == [
+        "we", "must", "give", "THE", "BIG", "STORE", "*", "*", "½", "."]
 
 
 def test_word_tokens_are_nltks_on_real_text(mirror_dir):

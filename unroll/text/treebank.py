@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+import regex
 from nltk.tokenize import NLTKWordTokenizer, PunktSentenceTokenizer
 from nltk.tokenize.punkt import PunktLanguageVars, PunktToken
 from nltk.tokenize.treebank import TreebankWordDetokenizer
@@ -66,13 +67,47 @@ def _punkt() -> PunktSentenceTokenizer:
     return PunktSentenceTokenizer(lang_vars=_PunktLanguage(), token_cls=_PunktWord)
 
 
+@lru_cache(maxsize=1)
+def _nltk_punkt() -> PunktSentenceTokenizer:
+    return PunktSentenceTokenizer()
+
+
+@lru_cache(maxsize=1)
+def _nltk_words() -> NLTKWordTokenizer:
+    return NLTKWordTokenizer()
+
+
+# The character classes NLTK's patterns use, and the characters seen so far that both engines
+# put in the same classes or not.
+_CLASSES = (r"\w", r"\s", r"\d", r"(?i)[a-z]")
+_ALIKE: set[str] = set()
+_UNLIKE: set[str] = set()
+
+
+def read_alike(text: str) -> bool:
+    """Whether the stdlib ``re`` classes every character of ``text`` as ``regex`` does.
+
+    Mostly they do, but not everywhere: ``re``'s ``\\w`` takes numbers such as ½ and ², ``regex``'s
+    takes combining marks, ``re``'s ``\\s`` takes the ASCII separators \\x1c-\\x1f. A text with
+    such a character goes to NLTK's own tokenizers, so the tokens are always NLTK's.
+    """
+    new = set(text) - _ALIKE
+    if not new:
+        return True
+    for c in new - _UNLIKE:
+        same = all(bool(re.fullmatch(p, c)) == bool(regex.fullmatch(p, c)) for p in _CLASSES)
+        (_ALIKE if same else _UNLIKE).add(c)
+    return not new & _UNLIKE
+
+
 def split_sentences(text: str) -> list[str]:
     """Split text into sentences with NLTK's Punkt algorithm (no downloaded model)."""
-    return _punkt().tokenize(text)
+    return (_punkt() if read_alike(text) else _nltk_punkt()).tokenize(text)
 
 
 class TreebankWords(NLTKWordTokenizer):
-    """NLTK's Treebank rules and code, its patterns on the stdlib ``re``."""
+    """NLTK's Treebank rules and code, its patterns on the stdlib ``re`` (NLTK's own tokenizer
+    for a text that ``re`` would read otherwise: :func:`read_alike`)."""
 
     TABLES = ("STARTING_QUOTES", "PUNCTUATION", "PARENS_BRACKETS", "CONVERT_PARENTHESES", "DOUBLE_DASHES",
               "ENDING_QUOTES", "CONTRACTIONS2", "CONTRACTIONS3")
@@ -80,6 +115,11 @@ class TreebankWords(NLTKWordTokenizer):
     def __init__(self) -> None:
         for name in self.TABLES:
             setattr(self, name, _on_stdlib_re(getattr(NLTKWordTokenizer, name)))
+
+    def tokenize(self, text: str, *args: Any, **kwargs: Any) -> Any:
+        if read_alike(text):
+            return super().tokenize(text, *args, **kwargs)
+        return _nltk_words().tokenize(text, *args, **kwargs)
 
 
 @lru_cache(maxsize=1)
