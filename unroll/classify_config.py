@@ -45,7 +45,8 @@ class ClassifierConfig:
     num_layers: int = setting(1, "stacked recurrent layers", above=0)
     bidirectional: bool = setting(False, "also read each example right to left; features = both directions")
     pooling: str = setting("mean", "mean over the unmasked steps (the tutorial) | last (final state) | max | "
-                           "concat (last, max and mean side by side: ULMFiT's concat pooling)")
+                           "concat (last, max and mean side by side: ULMFiT's concat pooling; the default for a "
+                           "warm start from a language model without a preset)")
     dropout: float = setting(0.5, "on the pooled features (the tutorial's use_dropout) and between stacked layers",
                              at_least=0, below=1)
     emb_dropout: float = setting(0.5, "on the embedded words, before the recurrent layers", at_least=0, below=1)
@@ -112,7 +113,8 @@ class ClassifyConfig:
                                   "gradient otherwise)", at_least=0)
     gradual_unfreezing: bool = setting(False, "ULMFiT's gradual unfreezing: the first epoch trains the output "
                                        "layer alone, each later one also the next recurrent layer down (the "
-                                       "embedding with the first); for a warm start from a language model")
+                                       "embedding with the first); on by default for a warm start from a "
+                                       "language model (--pretrain-lm, --init-from) without a preset")
     output_l2: float = setting(0.0, "L2 penalty output_l2 * sum(W**2) on the output layer's weights "
                                "(the tutorial's decay_c)", aliases=("decay_c",), at_least=0)
     clip: float = setting(0.0, "max global gradient norm; 0 = no clipping (the tutorial)", at_least=0)

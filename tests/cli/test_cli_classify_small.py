@@ -14,6 +14,7 @@ from tests.support.cli import one_error_line
 from tests.support.labeled import synthetic_csv
 from unroll.checkpoint import load_checkpoint
 from unroll.cli import main
+from unroll.train.pretrain import adaptive_cutoffs
 
 pytest.importorskip("sklearn", reason="needs the baseline extra (pip install 'unroll-lm[baseline]')")
 
@@ -70,6 +71,27 @@ def test_pretrain_lm_trains_a_language_model_then_starts_the_classifier_from_it(
     corpus = (tmp_path / "run-lm" / "corpus" / "train.txt").read_text(encoding="utf-8").splitlines()
     corpus += (tmp_path / "run-lm" / "corpus" / "valid.txt").read_text(encoding="utf-8").splitlines()
     assert len(corpus) == 192 + 40  # the training split (not the 48 held out for validation) and the unlabeled
+    capsys.readouterr()
+
+
+def test_the_cutoffs_of_the_language_models_adaptive_softmax():
+    assert adaptive_cutoffs(3999) == () and adaptive_cutoffs(4000) == (2000,)
+    assert adaptive_cutoffs(10000) == (2000,) and adaptive_cutoffs(20000) == (2000, 10000)
+    assert adaptive_cutoffs(250000) == (2000, 10000, 50000)
+
+
+def test_a_large_vocabulary_pretrains_with_an_adaptive_softmax(tmp_path, capsys):
+    data = synthetic_csv(tmp_path / "d.csv")
+    unlabeled = tmp_path / "more.txt"
+    words = [f"w{i}" for i in range(4500)]
+    unlabeled.write_text("\n".join(" ".join(words[i:i + 15]) for i in range(0, len(words), 15)) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["classify", "train", "--data", str(data), *TINY, "--pretrain-lm", "3s", "--unlabeled", str(unlabeled),
+                 "--out", str(out)]) == 0
+    lm = load_checkpoint(tmp_path / "run-lm" / "run" / "best")
+    assert lm.model.adaptive_softmax and lm.model.cutoffs == (2000,) and lm.model.vocab_size > 4000
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["init_from"].endswith("run-lm/run/best")
     capsys.readouterr()
 
 

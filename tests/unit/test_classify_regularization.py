@@ -111,6 +111,29 @@ def test_the_defaults_are_regularized_and_recorded_and_the_tutorial_preset_keeps
     capsys.readouterr()
 
 
+def test_a_warm_start_fine_tunes_as_ulmfit_unless_told_otherwise(tmp_path, capsys):
+    from unroll.cli import main
+    from unroll.cli.classify import resolve_settings
+
+    model, cfg = resolve_settings(None, {}, {"data": "d"}, warm_start=True)
+    assert model["pooling"] == "concat" and cfg.gradual_unfreezing and cfg.optimizer == "adam"
+    model, cfg = resolve_settings(None, {"pooling": "mean"}, {"data": "d", "gradual_unfreezing": False}, warm_start=True)
+    assert model["pooling"] == "mean" and not cfg.gradual_unfreezing
+    model, cfg = resolve_settings(None, {}, {"data": "d"})
+    assert model["pooling"] == "mean" and not cfg.gradual_unfreezing
+    model, cfg = resolve_settings("imdb-lstm", {}, {}, lm_encoder=True, warm_start=True)  # a preset keeps its own
+    assert model["pooling"] == "mean" and not cfg.gradual_unfreezing
+
+    data = synthetic_csv(tmp_path / "d.csv")
+    unlabeled = tmp_path / "more.txt"
+    unlabeled.write_text("the plot was good\nthe actor was bad\n" * 20, encoding="utf-8")
+    assert main(["classify", "train", "--data", str(data), "--emb-size", "8", "--epochs", "1", "--pretrain-lm", "2s",
+                 "--unlabeled", str(unlabeled), "--quiet", "--out", str(tmp_path / "run")]) == 0
+    saved = read_classifier(tmp_path / "run" / "best")
+    assert saved.model.pooling == "concat" and saved.extra["train"]["gradual_unfreezing"] is True
+    capsys.readouterr()
+
+
 def test_gradual_unfreezing_trains_one_more_layer_each_epoch(tmp_path, monkeypatch):
     from unroll.train import classify as classify_module
 

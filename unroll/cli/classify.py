@@ -156,7 +156,8 @@ def run_baseline(args: argparse.Namespace) -> int:
 # ---- train -------------------------------------------------------------------------------
 
 def _resolve(args: argparse.Namespace, model_over: dict[str, Any], train_over: dict[str, Any]) -> tuple[dict[str, Any], ClassifyConfig]:
-    return resolve_settings(args.preset, model_over, train_over, lm_encoder=bool(args.init_from))
+    return resolve_settings(args.preset, model_over, train_over, lm_encoder=bool(args.init_from),
+                            warm_start=bool(args.init_from) or args.pretrain_lm is not None)
 
 
 def _start(args: argparse.Namespace, model: dict[str, Any], cfg: ClassifyConfig, out: str, **run: Any) -> Any:
@@ -214,20 +215,29 @@ run_train = TrainingCommand(
 )
 
 
+# Without a preset, a classifier that starts from a language model fine-tunes as ULMFiT does:
+# concat pooling and gradual unfreezing (BENCHMARKS.md, "Small, short-text classification").
+WARM_START_MODEL = {"pooling": "concat"}
+WARM_START_TRAIN = {"gradual_unfreezing": True}
+
+
 def resolve_settings(
-    preset: str | None, model_over: dict[str, Any], train_over: dict[str, Any], lm_encoder: bool = False
+    preset: str | None, model_over: dict[str, Any], train_over: dict[str, Any], lm_encoder: bool = False,
+    warm_start: bool = False,
 ) -> tuple[dict[str, Any], ClassifyConfig]:
     """Preset (or the small-data defaults for --data) + overrides -> model settings and ClassifyConfig.
 
     The model settings are all of ClassifierConfig but what the data decides (vocab_size,
     num_classes). ``lm_encoder`` (``--init-from``): the encoder's cell and sizes come from the
     language model, so they are left out unless given; those given still must match it.
+    ``warm_start`` (``--init-from`` or ``--pretrain-lm``) without a preset: the fine-tuning
+    defaults (``WARM_START_MODEL``, ``WARM_START_TRAIN``) under the overrides.
     """
     if preset is not None:
         base = pick_preset(preset, CLASSIFY_PRESETS)
         base_model, base_train = base.model, base.train.to_dict()
     elif "data" in train_over:
-        base_model, base_train = {}, {}
+        base_model, base_train = (WARM_START_MODEL, WARM_START_TRAIN) if warm_start else ({}, {})
     else:
         raise UnrollError("give --preset NAME, --config FILE or --data imdb|DIR|FILE (see unroll classify train --help)")
     cfg = ClassifyConfig.from_dict({**base_train, **train_over})
