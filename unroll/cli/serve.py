@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
+from typing import Any
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -63,8 +65,28 @@ def run(args: argparse.Namespace) -> int:
     sock = _bind(args.host, args.port)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"unroll playground: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C to stop)", flush=True)
-    uvicorn.Server(uvicorn.Config(create_app(models, limits), log_level="warning")).run(sockets=[sock])
+    server = _server_class()(uvicorn.Config(create_app(models, limits), log_level="warning"))
+    server.run(sockets=[sock])
+    if server.stopped_by == signal.SIGINT:
+        raise KeyboardInterrupt  # uvicorn's own re-raise can be lost (see _server_class): exit 130 all the same
     return 0
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, remembering the signal that stopped it. uvicorn raises a caught SIGINT
+        again after shutting down, but from inside asyncio's runner, whose SIGINT handler only
+        cancels a task that may already be finishing: then the Ctrl-C is lost and the exit is 0."""
+
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.stopped_by = sig
+            super().handle_exit(sig, frame)
+
+    return Server
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -25,8 +25,9 @@ def _on_stdlib_re(table: Any) -> Any:
 
     NLTK 3.10 sends every pattern through its ReDoS guard (the ``regex`` engine under a timeout),
     which makes word tokenization several times slower. These are NLTK's own fixed patterns, not
-    a caller's, so the guard buys nothing here; the tokens and sentences are the same (the tests
-    compare them with NLTK's on random and real text).
+    a caller's, so the guard buys nothing here; on text whose characters both engines class alike
+    (:func:`read_alike`) the tokens and sentences are the same (the tests compare them with NLTK's
+    on random and real text).
     """
     if isinstance(table, list):
         return [_on_stdlib_re(item) for item in table]
